@@ -1,0 +1,457 @@
+"""PyTorch Show, Attend and Tell (Xu et al. 2015, "Show, Attend and Tell: Neural Image Caption Generation with
+Visual Attention").
+
+Read top to bottom:
+
+1. `ShowAttendTellEncoder`: a timm CNN whose last feature map becomes `num_regions` region vectors, plus the
+   attention's encoder-side projection `W_a a_i`, computed once per image.
+2. `ShowAttendTellAttention`: additive soft attention `alpha = softmax(w^T tanh(W_a a + W_h h))` with the gate
+   `beta = sigmoid(f_beta(h))` (paper section 4.2.1).
+3. `ShowAttendTellForConditionalGeneration`: the LSTM decoder. One loop (`_decode`) serves teacher forcing in
+   training and single steps in `generate()`; the LSTM state travels between steps as `past_key_values`
+   (`ShowAttendTellCache`), which beam search reorders with `_reorder_cache`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_show_attend_tell import ShowAttendTellConfig
+from .pipeline_show_attend_tell import PIPELINE_SPEC, PIPELINE_TASK
+
+# --------------------------------------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ShowAttendTellEncoderOutput(ModelOutput):
+    """
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_regions, encoder_dim)`):
+            The backbone's last feature map, one vector per grid cell, in row-major order.
+        projected_regions (`torch.FloatTensor` of shape `(batch_size, num_regions, attention_dim)`, *optional*):
+            The attention's encoder-side term `W_a a_i`. Computed once per image and reused at every decoding step
+            and by every beam. When `None` (e.g. features from a cache), the model computes it.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    projected_regions: torch.FloatTensor | None = None
+
+
+@dataclass
+class ShowAttendTellOutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is given):
+            Cross-entropy over non-padding tokens plus `alpha_c * mean((1 - sum_t alpha_t)^2)`.
+        logits (`torch.FloatTensor` of shape `(batch_size, steps, vocab_size)`):
+            Next-word scores for every decoder input position.
+        attentions (`torch.FloatTensor` of shape `(batch_size, steps, num_regions)`):
+            Soft attention weights `alpha` of every step; each row sums to 1.
+        gates (`torch.FloatTensor` of shape `(batch_size, steps)`):
+            The gating scalar `beta` of every step.
+        past_key_values (`ShowAttendTellCache`, *optional*, returned when `use_cache=True`):
+            LSTM state after the last step, to continue decoding.
+        cross_attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+            `attentions` in the layout of transformers' encoder-decoder models, one tensor of shape
+            `(batch_size, 1, steps, num_regions)`; `generate()` collects these.
+        decoder_attentions (`None`):
+            Always `None` (an LSTM has no self-attention); present because `generate()` reads it.
+        encoder_last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_regions, encoder_dim)`):
+            The region features the decoder attended to.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    attentions: torch.FloatTensor | None = None
+    gates: torch.FloatTensor | None = None
+    past_key_values: ShowAttendTellCache | None = None
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
+    decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+
+
+class ShowAttendTellCache:
+    """LSTM state carried between `generate()` steps: `hidden` and `cell` of shape `(batch_size, decoder_dim)`."""
+
+    def __init__(self, hidden: torch.Tensor, cell: torch.Tensor, seq_length: int):
+        self.hidden = hidden
+        self.cell = cell
+        self.seq_length = seq_length
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.seq_length
+
+    def index_select(self, index: torch.LongTensor) -> ShowAttendTellCache:
+        return ShowAttendTellCache(self.hidden[index], self.cell[index], self.seq_length)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Encoder
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class ShowAttendTellEncoder(nn.Module):
+    """A timm backbone's last feature map, flattened to regions, at its native resolution (no resizing of the grid)."""
+
+    main_input_name = "pixel_values"
+
+    def __init__(self, config: ShowAttendTellConfig):
+        super().__init__()
+        self.backbone = timm.create_model(
+            config.backbone, pretrained=False, features_only=True, out_indices=(-1,)
+        )
+        backbone_dim = self.backbone.feature_info.channels()[-1]
+        if config.encoder_dim is None:
+            config.encoder_dim = backbone_dim
+        elif config.encoder_dim != backbone_dim:
+            raise ValueError(
+                f"config.encoder_dim={config.encoder_dim} but backbone {config.backbone!r} gives {backbone_dim} channels"
+            )
+        # timm initialised the backbone; transformers' `_init_weights` must not overwrite it.
+        for module in self.backbone.modules():
+            module._is_hf_initialized = True
+        self.region_projection = nn.Linear(config.encoder_dim, config.attention_dim)  # W_a in the paper
+        self.frozen_blocks: list[nn.Module] = []
+
+    def backbone_features(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
+        """Region features of the backbone alone (what the feature cache stores)."""
+        feature_map = self.backbone(pixel_values)[-1]  # (batch, encoder_dim, height, width)
+        return feature_map.flatten(2).transpose(1, 2)  # (batch, height * width, encoder_dim)
+
+    def forward(
+        self, pixel_values: torch.FloatTensor, return_dict: bool = True, **kwargs
+    ) -> ShowAttendTellEncoderOutput:
+        regions = self.backbone_features(pixel_values)  # (batch, num_regions, encoder_dim)
+        return ShowAttendTellEncoderOutput(
+            last_hidden_state=regions, projected_regions=self.region_projection(regions)
+        )
+
+    def blocks(self) -> list[nn.Module]:
+        """The backbone's parameterised blocks from input to output (stem parts first, then each stage)."""
+        blocks = []
+        for child in self.backbone.children():
+            parts = (
+                child.children()
+                if isinstance(child, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+                else [child]
+            )
+            blocks.extend(part for part in parts if any(True for _ in part.parameters()))
+        return blocks
+
+    def set_trainable_blocks(self, num_blocks: int | None) -> None:
+        """Freeze the backbone except its top `num_blocks` blocks (`None`: train all, `0`: freeze all).
+
+        Frozen blocks stay in eval mode, so their BatchNorm statistics never drift, even under `model.train()`.
+        """
+        blocks = self.blocks()
+        keep = len(blocks) if num_blocks is None else min(num_blocks, len(blocks))
+        self.frozen_blocks = blocks[: len(blocks) - keep]
+        for block in blocks:
+            block.requires_grad_(block not in self.frozen_blocks)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> ShowAttendTellEncoder:
+        super().train(mode)
+        for block in self.frozen_blocks:
+            block.eval()
+        return self
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Attention
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class ShowAttendTellAttention(nn.Module):
+    """Deterministic soft attention with the gating scalar beta (paper sections 4.2 and 4.2.1)."""
+
+    def __init__(self, config: ShowAttendTellConfig):
+        super().__init__()
+        self.hidden_projection = nn.Linear(config.decoder_dim, config.attention_dim)  # W_h
+        self.score = nn.Linear(config.attention_dim, 1)  # w
+        self.gate = nn.Linear(config.decoder_dim, config.encoder_dim)  # f_beta
+
+    def forward(
+        self, regions: torch.Tensor, projected_regions: torch.Tensor, hidden: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # regions: (batch, num_regions, encoder_dim); projected_regions: (batch, num_regions, attention_dim)
+        # hidden: (batch, decoder_dim)
+        energy = torch.tanh(projected_regions + self.hidden_projection(hidden).unsqueeze(1))
+        alpha = self.score(energy).squeeze(-1).softmax(dim=-1)  # (batch, num_regions)
+        context = torch.bmm(alpha.unsqueeze(1), regions).squeeze(1)  # (batch, encoder_dim)
+        beta = torch.sigmoid(self.gate(hidden))  # (batch, encoder_dim)
+        return beta * context, alpha, beta.mean(dim=-1)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class ShowAttendTellPreTrainedModel(PreTrainedModel):
+    config_class = ShowAttendTellConfig
+    config: ShowAttendTellConfig
+    base_model_prefix = "show_attend_tell"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = False
+    _no_split_modules = ["ShowAttendTellEncoder"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.uniform_(module.weight, -0.1, 0.1)
+        elif isinstance(module, nn.LSTMCell):
+            for name, param in module.named_parameters():
+                if "weight" in name:
+                    init.xavier_uniform_(param)
+                else:
+                    init.zeros_(param)
+
+
+_CLASS_REF = "modeling_show_attend_tell.ShowAttendTellForConditionalGeneration"
+
+
+class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, GenerationMixin):
+    """Show, Attend and Tell: encoder, soft attention and LSTM decoder, with transformers' `generate()`.
+
+    `generate(pixel_values, output_attentions=True, return_dict_in_generate=True)` also returns `attention_maps`:
+    for each returned sequence (beam search included), the attention of every generated token,
+    shape `(num_sequences, generated_tokens, num_regions)`.
+    """
+
+    def __init__(self, config: ShowAttendTellConfig):
+        super().__init__(config)
+        self.encoder = ShowAttendTellEncoder(config)
+        self.attention = ShowAttendTellAttention(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.embed_dim)
+        self.init_hidden = nn.Linear(config.encoder_dim, config.decoder_dim)
+        self.init_cell = nn.Linear(config.encoder_dim, config.decoder_dim)
+        self.lstm = nn.LSTMCell(config.embed_dim + config.encoder_dim, config.decoder_dim)
+        self.dropout = nn.Dropout(config.dropout)
+        if config.deep_output:  # paper eq. 7: L_o(E y_{t-1} + L_h h_t + L_z z_t)
+            self.output_hidden = nn.Linear(config.decoder_dim, config.embed_dim)  # L_h
+            self.output_context = nn.Linear(config.encoder_dim, config.embed_dim)  # L_z
+            self.lm_head = nn.Linear(config.embed_dim, config.vocab_size)  # L_o
+        else:
+            self.lm_head = nn.Linear(config.decoder_dim, config.vocab_size)
+        # Saved folders load with AutoModelForImageTextToText and run as `pipeline(model=DIR, trust_remote_code=True)`.
+        config.auto_map = {
+            **(getattr(config, "auto_map", None) or {}),
+            "AutoModelForImageTextToText": _CLASS_REF,
+        }
+        config.custom_pipelines = {PIPELINE_TASK: PIPELINE_SPEC}
+        self.post_init()
+        self.generation_config.max_new_tokens = self.generation_config.max_new_tokens or 30
+
+    def get_encoder(self, modality: str | None = None) -> ShowAttendTellEncoder:
+        return self.encoder
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def freeze_encoder(self, trainable_blocks: int = 0) -> None:
+        """Freeze the CNN backbone except its top `trainable_blocks` blocks (frozen blocks stay in eval mode)."""
+        self.encoder.set_trainable_blocks(trainable_blocks)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Decoder
+    # ----------------------------------------------------------------------------------------------------------------
+
+    def _initial_state(self, regions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean_region = regions.mean(dim=1)  # (batch, encoder_dim)
+        return torch.tanh(self.init_hidden(mean_region)), torch.tanh(self.init_cell(mean_region))
+
+    def _decode(
+        self,
+        regions: torch.Tensor,
+        projected_regions: torch.Tensor,
+        decoder_input_ids: torch.LongTensor,
+        state: tuple[torch.Tensor, torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Run the LSTM over `decoder_input_ids` (batch, steps): teacher forcing, or one step of `generate()`.
+
+        Only the recurrence is in the Python loop; embeddings and the output layer run once over all steps.
+        """
+        embeddings = self.embed_tokens(decoder_input_ids)  # (batch, steps, embed_dim)
+        hidden, cell = state
+        hiddens, contexts, alphas, betas = [], [], [], []
+        for step in range(decoder_input_ids.shape[1]):
+            context, alpha, beta = self.attention(regions, projected_regions, hidden)
+            hidden, cell = self.lstm(torch.cat([embeddings[:, step], context], dim=-1), (hidden, cell))
+            hiddens.append(hidden)
+            contexts.append(context)
+            alphas.append(alpha)
+            betas.append(beta)
+        hiddens = torch.stack(hiddens, dim=1)  # (batch, steps, decoder_dim)
+        if self.config.deep_output:
+            contexts = torch.stack(contexts, dim=1)  # (batch, steps, encoder_dim)
+            features = torch.tanh(embeddings + self.output_hidden(hiddens) + self.output_context(contexts))
+        else:
+            features = hiddens
+        logits = self.lm_head(self.dropout(features))  # (batch, steps, vocab_size)
+        return logits, torch.stack(alphas, dim=1), torch.stack(betas, dim=1), (hidden, cell)
+
+    def _loss(self, logits: torch.Tensor, labels: torch.LongTensor, alphas: torch.Tensor) -> torch.Tensor:
+        word_loss = F.cross_entropy(
+            logits.flatten(0, 1).float(),
+            labels.flatten(),
+            ignore_index=-100,
+            label_smoothing=self.config.label_smoothing,
+        )
+        # Doubly stochastic regularisation (paper eq. 14): every region should receive ~1 unit of attention over the
+        # caption. Padded steps do not count.
+        valid = (labels != -100).unsqueeze(-1).to(alphas.dtype)  # (batch, steps, 1)
+        attention_per_region = (alphas * valid).sum(dim=1)  # (batch, num_regions)
+        return word_loss + self.config.alpha_c * ((1.0 - attention_per_region) ** 2).mean()
+
+    def forward(
+        self,
+        pixel_values: torch.FloatTensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        encoder_outputs: ShowAttendTellEncoderOutput | tuple | None = None,
+        past_key_values: ShowAttendTellCache | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ShowAttendTellOutput:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, image_size, image_size)`, *optional*):
+            Images from the processor. Not needed when `encoder_outputs` is given.
+        decoder_input_ids (`torch.LongTensor` of shape `(batch_size, steps)`, *optional*):
+            Decoder inputs; built from `labels` (shifted right behind `decoder_start_token_id`) when omitted.
+        labels (`torch.LongTensor` of shape `(batch_size, steps)`, *optional*):
+            Target words ending with `eos`, padding set to -100.
+        encoder_outputs (`ShowAttendTellEncoderOutput` or tuple, *optional*):
+            Precomputed region features (`last_hidden_state`, and optionally `projected_regions`).
+        past_key_values (`ShowAttendTellCache`, *optional*):
+            LSTM state to continue from; the state is initialised from the mean region feature when omitted.
+        """
+        if encoder_outputs is None:
+            if pixel_values is None:
+                raise ValueError("Pass either `pixel_values` or `encoder_outputs`.")
+            encoder_outputs = self.encoder(pixel_values)
+        elif isinstance(encoder_outputs, (tuple, list)):
+            encoder_outputs = ShowAttendTellEncoderOutput(*encoder_outputs)
+        regions = encoder_outputs.last_hidden_state  # (batch, num_regions, encoder_dim)
+        projected_regions = encoder_outputs.projected_regions
+        if projected_regions is None:
+            projected_regions = self.encoder.region_projection(regions)  # (batch, num_regions, attention_dim)
+
+        if decoder_input_ids is None:
+            if labels is None:
+                raise ValueError("Pass `decoder_input_ids` or `labels` to run the decoder.")
+            decoder_input_ids = self._shift_right(labels)
+        if past_key_values is None:
+            state = self._initial_state(regions)
+            past_length = 0
+        else:
+            state = (past_key_values.hidden, past_key_values.cell)
+            past_length = past_key_values.get_seq_length()
+
+        logits, alphas, betas, (hidden, cell) = self._decode(
+            regions, projected_regions, decoder_input_ids, state
+        )
+        loss = self._loss(logits, labels, alphas) if labels is not None else None
+
+        use_cache = use_cache if use_cache is not None else not self.training
+        return ShowAttendTellOutput(
+            loss=loss,
+            logits=logits,
+            attentions=alphas,
+            gates=betas,
+            past_key_values=(
+                ShowAttendTellCache(hidden, cell, past_length + decoder_input_ids.shape[1])
+                if use_cache
+                else None
+            ),
+            cross_attentions=(alphas.unsqueeze(1),) if output_attentions else None,
+            encoder_last_hidden_state=regions,
+        )
+
+    def _shift_right(self, labels: torch.LongTensor) -> torch.LongTensor:
+        # (batch, steps) -> (batch, steps): [w1, ..., wn, eos] -> [bos, w1, ..., wn]; -100 becomes padding
+        shifted = labels.new_full(labels.shape, self.config.pad_token_id)
+        shifted[:, 1:] = labels[:, :-1]
+        shifted[:, 0] = self.config.decoder_start_token_id
+        return shifted.masked_fill(shifted == -100, self.config.pad_token_id)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Generation hooks
+    # ----------------------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # The state is an LSTM's (h, c), not key/value tensors: the model creates its own cache.
+        return False
+
+    @staticmethod
+    def _reorder_cache(
+        past_key_values: ShowAttendTellCache, beam_idx: torch.LongTensor
+    ) -> ShowAttendTellCache:
+        return past_key_values.index_select(beam_idx.to(past_key_values.hidden.device))
+
+    @torch.inference_mode()
+    def generate(self, pixel_values: torch.FloatTensor | None = None, **kwargs):
+        """transformers' `generate()`, plus `attention_maps` when `output_attentions` and `return_dict_in_generate`.
+
+        `attention_maps` has shape `(num_sequences, generated_tokens, num_regions)`: row `t` is the attention used to
+        produce token `t + 1` of `sequences` (the token after `decoder_start_token_id`); rows past a sequence's end
+        are zero.
+        """
+        outputs = super().generate(pixel_values, **kwargs)
+        if isinstance(outputs, torch.Tensor) or getattr(outputs, "cross_attentions", None) is None:
+            return outputs
+        step_maps = torch.stack(
+            [step[0][:, 0, -1] for step in outputs.cross_attentions], dim=1
+        )  # (rows, steps, R)
+        beam_indices = getattr(outputs, "beam_indices", None)
+        if beam_indices is None:  # greedy or sampling: row i of every step belongs to sequence i
+            maps = step_maps
+        else:  # beam search: follow each returned sequence back through the beams it came from
+            steps = beam_indices.shape[1]
+            gather = beam_indices.clamp(min=0).long()  # (num_sequences, steps)
+            maps = step_maps[gather, torch.arange(steps, device=gather.device)]
+            maps = maps * (beam_indices >= 0).unsqueeze(-1)
+        generated = outputs.sequences[:, 1:]  # (num_sequences, generated_tokens)
+        maps = maps[:, : generated.shape[1]]
+        eos = kwargs.get("eos_token_id", self.generation_config.eos_token_id)
+        if eos is not None:  # zero the rows after a sequence's end
+            ended_before = torch.isin(generated, torch.as_tensor(eos, device=generated.device)).cumsum(1) > 0
+            ended_before = torch.cat(
+                [ended_before.new_zeros(ended_before.shape[0], 1), ended_before[:, :-1]], 1
+            )
+            maps = maps * (~ended_before).unsqueeze(-1)
+        outputs["attention_maps"] = maps
+        return outputs
+
+
+__all__ = [
+    "ShowAttendTellCache",
+    "ShowAttendTellEncoder",
+    "ShowAttendTellEncoderOutput",
+    "ShowAttendTellForConditionalGeneration",
+    "ShowAttendTellOutput",
+    "ShowAttendTellPreTrainedModel",
+]
