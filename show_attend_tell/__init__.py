@@ -24,9 +24,7 @@ ShowAttendTellProcessor.register_for_auto_class("AutoProcessor")
 # In-process use without trust_remote_code.
 AutoConfig.register("show_attend_tell", ShowAttendTellConfig, exist_ok=True)
 AutoModel.register(ShowAttendTellConfig, ShowAttendTellForConditionalGeneration, exist_ok=True)
-AutoModelForImageTextToText.register(
-    ShowAttendTellConfig, ShowAttendTellForConditionalGeneration, exist_ok=True
-)
+AutoModelForImageTextToText.register(ShowAttendTellConfig, ShowAttendTellForConditionalGeneration, exist_ok=True)
 AutoProcessor.register(ShowAttendTellConfig, ShowAttendTellProcessor, exist_ok=True)
 
 __version__ = "0.1.0"

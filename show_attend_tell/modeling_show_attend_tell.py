@@ -107,15 +107,13 @@ class ShowAttendTellEncoder(nn.Module):
 
     def __init__(self, config: ShowAttendTellConfig):
         super().__init__()
-        self.backbone = timm.create_model(
-            config.backbone, pretrained=False, features_only=True, out_indices=(-1,)
-        )
+        self.backbone = timm.create_model(config.backbone, pretrained=False, features_only=True, out_indices=(-1,))
         backbone_dim = self.backbone.feature_info.channels()[-1]
         if config.encoder_dim is None:
             config.encoder_dim = backbone_dim
         elif config.encoder_dim != backbone_dim:
             raise ValueError(
-                f"config.encoder_dim={config.encoder_dim} but backbone {config.backbone!r} gives {backbone_dim} channels"
+                f"config.encoder_dim={config.encoder_dim} but backbone {config.backbone!r} has {backbone_dim} channels"
             )
         # timm initialised the backbone; transformers' `_init_weights` must not overwrite it.
         for module in self.backbone.modules():
@@ -132,19 +130,13 @@ class ShowAttendTellEncoder(nn.Module):
         self, pixel_values: torch.FloatTensor, return_dict: bool = True, **kwargs
     ) -> ShowAttendTellEncoderOutput:
         regions = self.backbone_features(pixel_values)  # (batch, num_regions, encoder_dim)
-        return ShowAttendTellEncoderOutput(
-            last_hidden_state=regions, projected_regions=self.region_projection(regions)
-        )
+        return ShowAttendTellEncoderOutput(last_hidden_state=regions, projected_regions=self.region_projection(regions))
 
     def blocks(self) -> list[nn.Module]:
         """The backbone's parameterised blocks from input to output (stem parts first, then each stage)."""
         blocks = []
         for child in self.backbone.children():
-            parts = (
-                child.children()
-                if isinstance(child, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
-                else [child]
-            )
+            parts = child.children() if isinstance(child, (nn.Sequential, nn.ModuleList, nn.ModuleDict)) else [child]
             blocks.extend(part for part in parts if any(True for _ in part.parameters()))
         return blocks
 
@@ -370,9 +362,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             state = (past_key_values.hidden, past_key_values.cell)
             past_length = past_key_values.get_seq_length()
 
-        logits, alphas, betas, (hidden, cell) = self._decode(
-            regions, projected_regions, decoder_input_ids, state
-        )
+        logits, alphas, betas, (hidden, cell) = self._decode(regions, projected_regions, decoder_input_ids, state)
         loss = self._loss(logits, labels, alphas) if labels is not None else None
 
         use_cache = use_cache if use_cache is not None else not self.training
@@ -382,9 +372,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             attentions=alphas,
             gates=betas,
             past_key_values=(
-                ShowAttendTellCache(hidden, cell, past_length + decoder_input_ids.shape[1])
-                if use_cache
-                else None
+                ShowAttendTellCache(hidden, cell, past_length + decoder_input_ids.shape[1]) if use_cache else None
             ),
             cross_attentions=(alphas.unsqueeze(1),) if output_attentions else None,
             encoder_last_hidden_state=regions,
@@ -407,9 +395,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         return False
 
     @staticmethod
-    def _reorder_cache(
-        past_key_values: ShowAttendTellCache, beam_idx: torch.LongTensor
-    ) -> ShowAttendTellCache:
+    def _reorder_cache(past_key_values: ShowAttendTellCache, beam_idx: torch.LongTensor) -> ShowAttendTellCache:
         return past_key_values.index_select(beam_idx.to(past_key_values.hidden.device))
 
     @torch.inference_mode()
@@ -423,9 +409,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         outputs = super().generate(pixel_values, **kwargs)
         if isinstance(outputs, torch.Tensor) or getattr(outputs, "cross_attentions", None) is None:
             return outputs
-        step_maps = torch.stack(
-            [step[0][:, 0, -1] for step in outputs.cross_attentions], dim=1
-        )  # (rows, steps, R)
+        step_maps = torch.stack([step[0][:, 0, -1] for step in outputs.cross_attentions], dim=1)  # (rows, steps, R)
         beam_indices = getattr(outputs, "beam_indices", None)
         if beam_indices is None:  # greedy or sampling: row i of every step belongs to sequence i
             maps = step_maps
@@ -439,9 +423,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         eos = kwargs.get("eos_token_id", self.generation_config.eos_token_id)
         if eos is not None:  # zero the rows after a sequence's end
             ended_before = torch.isin(generated, torch.as_tensor(eos, device=generated.device)).cumsum(1) > 0
-            ended_before = torch.cat(
-                [ended_before.new_zeros(ended_before.shape[0], 1), ended_before[:, :-1]], 1
-            )
+            ended_before = torch.cat([ended_before.new_zeros(ended_before.shape[0], 1), ended_before[:, :-1]], 1)
             maps = maps * (~ended_before).unsqueeze(-1)
         outputs["attention_maps"] = maps
         return outputs

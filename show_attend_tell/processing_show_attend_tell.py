@@ -103,9 +103,7 @@ def _open(source: Any, timeout: float) -> Image.Image:
                 try:
                     return Image.open(io.BytesIO(base64.b64decode(source.split(",")[-1], validate=True)))
                 except ValueError:
-                    raise ValueError(
-                        f"{source[:40]}... is neither an existing file nor base64 image data"
-                    ) from None
+                    raise ValueError(f"{source[:40]}... is neither an existing file nor base64 image data") from None
             if os.path.isdir(source):
                 raise ValueError(f"{source} is a directory, not an image file")
             return Image.open(source)
@@ -143,9 +141,7 @@ def validate_captions(captions: Any, where: str = "captions") -> list[str]:
         raise ValueError(f"{where}: expected a non-empty list of caption strings, got {captions!r}")
     for index, caption in enumerate(captions):
         if not isinstance(caption, str):
-            raise ValueError(
-                f"{where}[{index}]: caption must be a string, got {type(caption).__name__} {caption!r}"
-            )
+            raise ValueError(f"{where}[{index}]: caption must be a string, got {type(caption).__name__} {caption!r}")
         if not caption.strip():
             raise ValueError(f"{where}[{index}]: caption is empty")
     return list(captions)
@@ -205,9 +201,7 @@ class ShowAttendTellProcessor(ProcessorMixin):
             pixel_values = self.image_processor([load_image(image) for image in images], return_tensors="pt")
             data["pixel_values"] = pixel_values["pixel_values"]
         if text is not None:
-            data["labels"] = self.encode_captions(
-                validate_captions(text, where="text"), max_length=max_length
-            )
+            data["labels"] = self.encode_captions(validate_captions(text, where="text"), max_length=max_length)
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     def encode_captions(self, captions: list[str], max_length: int | None = None) -> torch.LongTensor:
@@ -230,9 +224,7 @@ class ShowAttendTellProcessor(ProcessorMixin):
         return [" ".join(text.split()) for text in self.tokenizer.batch_decode(sequences, **kwargs)]
 
     def decode(self, sequence, **kwargs) -> str:
-        return self.batch_decode(
-            [sequence] if not isinstance(sequence, torch.Tensor) else sequence[None], **kwargs
-        )[0]
+        return self.batch_decode([sequence] if not isinstance(sequence, torch.Tensor) else sequence[None], **kwargs)[0]
 
     @property
     def model_input_names(self) -> list[str]:
