@@ -1,0 +1,74 @@
+"""Shared fixtures: paths to the real photos in ../shared/data and tiny models that build in well under a second."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from show_attend_tell import (
+    ShowAttendTellConfig,
+    ShowAttendTellForConditionalGeneration,
+    ShowAttendTellProcessor,
+    build_image_processor,
+    build_tokenizer,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+COCO_MINI = SHARED_DATA / "coco-mini"
+FLICKR8K_MINI = SHARED_DATA / "flickr8k-mini"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def read_metadata(split_dir: Path) -> list[dict]:
+    """Rows of an imagefolder split's metadata.jsonl, with `path` added."""
+    rows = [json.loads(line) for line in (split_dir / "metadata.jsonl").read_text().splitlines() if line.strip()]
+    for row in rows:
+        row["path"] = split_dir / row["file_name"]
+    return rows
+
+
+def tiny_config(vocab_size: int, **overrides) -> ShowAttendTellConfig:
+    """A Show-Attend-Tell config small enough for CPU unit tests (resnet10t backbone, 64 px images, 2x2 grid)."""
+    values = dict(
+        backbone="resnet10t", image_size=64, attention_dim=32, embed_dim=32, decoder_dim=48, vocab_size=vocab_size
+    )
+    values.update(overrides)
+    return ShowAttendTellConfig(**values)
+
+
+def make_tiny(captions: list[str], seed: int = 0, **overrides):
+    """(model, processor) with a tokenizer built from `captions` and a randomly initialised tiny model."""
+    tokenizer = build_tokenizer(captions)
+    config = tiny_config(len(tokenizer), **overrides)
+    torch.manual_seed(seed)
+    model = ShowAttendTellForConditionalGeneration(config).eval()
+    processor = ShowAttendTellProcessor(build_image_processor(config.backbone, config.image_size), tokenizer)
+    return model, processor
+
+
+@pytest.fixture(scope="session")
+def coco_mini() -> Path:
+    if not COCO_MINI.is_dir():
+        pytest.fail(f"Real test photos missing: {COCO_MINI} (CI clones the repo with ../shared beside it)")
+    return COCO_MINI
+
+
+@pytest.fixture(scope="session")
+def coco_train_rows(coco_mini: Path) -> list[dict]:
+    return read_metadata(coco_mini / "train")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, coco_train_rows) -> Path:
+    """A saved, randomly initialised tiny model + processor (tokenizer from coco-mini train captions)."""
+    captions = [caption for row in coco_train_rows for caption in row["captions"]]
+    model, processor = make_tiny(captions)
+    directory = tmp_path_factory.mktemp("tiny_model")
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
