@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from transformers import BatchFeature, PreTrainedTokenizerFast, ProcessorMixin, 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
 MIN_IMAGE_SIDE = 8
 MAX_IMAGE_PIXELS = 100_000_000  # larger images are treated as decompression bombs
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4}){8,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 # --------------------------------------------------------------------------------------------------------------------
 # Images
@@ -27,7 +29,8 @@ MAX_IMAGE_PIXELS = 100_000_000  # larger images are treated as decompression bom
 
 def _describe(source: Any) -> str:
     if isinstance(source, (str, os.PathLike)):
-        return str(source)
+        text = str(source)
+        return text if len(text) <= 120 else f"{text[:60]}...({len(text)} characters)"
     return f"<{type(source).__name__}>"
 
 
@@ -99,7 +102,7 @@ def _open(source: Any, timeout: float) -> Image.Image:
                 except requests.RequestException as error:
                     raise ValueError(f"Could not download image {source}: {error}") from None
                 return Image.open(io.BytesIO(response.content))
-            if source.startswith("data:image/") or (len(source) > 256 and not os.path.exists(source)):
+            if source.startswith("data:image/") or (_BASE64.fullmatch(source) and not os.path.exists(source)):
                 try:
                     return Image.open(io.BytesIO(base64.b64decode(source.split(",")[-1], validate=True)))
                 except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,10 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 COCO_MINI = SHARED_DATA / "coco-mini"
 FLICKR8K_MINI = SHARED_DATA / "flickr8k-mini"
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Tiny models gain nothing from intra-op threads, and spinning OpenMP threads slow tiny ops down badly when the
+# two cores are shared; subprocesses started by tests inherit the setting.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 def read_metadata(split_dir: Path) -> list[dict]:

@@ -1,0 +1,196 @@
+"""Shapes, attention, the cached projection and generate() paths of the model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from show_attend_tell import ShowAttendTellEncoderOutput, load_image
+from tests.conftest import make_tiny
+
+CAPTIONS = [
+    "a man riding a wave on a surfboard",
+    "a plate of food with broccoli and rice",
+    "two giraffes standing next to a tree",
+    "a cat sleeping on a laptop keyboard",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(coco_train_rows):
+    model, processor = make_tiny(CAPTIONS, seed=3)
+    images = [load_image(row["path"]) for row in coco_train_rows[:4]]
+    batch = processor(images=images, text=CAPTIONS)
+    return model, processor, batch
+
+
+def test_forward_shapes_and_attention_rows_sum_to_one(tiny):
+    model, processor, batch = tiny
+    out = model(**batch)
+    batch_size, steps = batch["labels"].shape
+    num_regions = (model.config.image_size // 32) ** 2
+    assert out.logits.shape == (batch_size, steps, model.config.vocab_size)
+    assert out.attentions.shape == (batch_size, steps, num_regions)
+    assert out.gates.shape == (batch_size, steps)
+    torch.testing.assert_close(out.attentions.sum(-1), torch.ones(batch_size, steps))
+    assert torch.isfinite(out.loss) and out.loss > 0
+
+
+def test_loss_is_cross_entropy_plus_doubly_stochastic_term(tiny):
+    model, _, batch = tiny
+    out = model(**batch)
+    labels = batch["labels"]
+    word_loss = torch.nn.functional.cross_entropy(out.logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+    valid = (labels != -100).unsqueeze(-1).float()
+    regulariser = ((1 - (out.attentions * valid).sum(1)) ** 2).mean()
+    torch.testing.assert_close(out.loss, word_loss + model.config.alpha_c * regulariser)
+
+
+def test_teacher_forcing_equals_stepwise_decoding_with_cache(tiny):
+    model, _, batch = tiny
+    full = model(**batch)
+    decoder_input_ids = model._shift_right(batch["labels"])
+    encoder_outputs = model.encoder(batch["pixel_values"])
+    past, logits = None, []
+    for step in range(decoder_input_ids.shape[1]):
+        out = model(
+            encoder_outputs=encoder_outputs,
+            decoder_input_ids=decoder_input_ids[:, step : step + 1],
+            past_key_values=past,
+            use_cache=True,
+        )
+        past = out.past_key_values
+        logits.append(out.logits)
+    torch.testing.assert_close(torch.cat(logits, 1), full.logits, rtol=1e-4, atol=1e-5)
+
+
+def test_projection_is_computed_once_and_matches_recomputation(tiny):
+    model, _, batch = tiny
+    encoder_outputs = model.encoder(batch["pixel_values"])
+    with_projection = model(encoder_outputs=encoder_outputs, labels=batch["labels"])
+    regions_only = ShowAttendTellEncoderOutput(last_hidden_state=encoder_outputs.last_hidden_state)
+    without_projection = model(encoder_outputs=regions_only, labels=batch["labels"])
+    torch.testing.assert_close(with_projection.logits, without_projection.logits)
+
+    calls = []
+    handle = model.encoder.region_projection.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        model.generate(batch["pixel_values"], num_beams=3, max_new_tokens=6)
+    finally:
+        handle.remove()
+    assert len(calls) == 1  # once per batch of images, not per step or per beam
+
+
+def manual_greedy(model, pixel_values, max_new_tokens):
+    """Step-by-step argmax decoding written against forward(), independent of GenerationMixin."""
+    encoder_outputs = model.encoder(pixel_values)
+    tokens = torch.full((pixel_values.shape[0], 1), model.config.decoder_start_token_id)
+    finished = torch.zeros(pixel_values.shape[0], dtype=torch.bool)
+    past = None
+    for _ in range(max_new_tokens):
+        out = model(encoder_outputs=encoder_outputs, decoder_input_ids=tokens[:, -1:], past_key_values=past)
+        past = out.past_key_values
+        next_token = out.logits[:, -1].argmax(-1)
+        next_token = next_token.masked_fill(finished, model.config.pad_token_id)
+        tokens = torch.cat([tokens, next_token[:, None]], 1)
+        finished |= next_token == model.config.eos_token_id
+        if finished.all():
+            break
+    return tokens
+
+
+def test_generate_greedy_and_num_beams_1_match_manual_greedy(tiny):
+    model, _, batch = tiny
+    expected = manual_greedy(model, batch["pixel_values"], 8)
+    greedy = model.generate(batch["pixel_values"], do_sample=False, num_beams=1, max_new_tokens=8)
+    assert torch.equal(greedy, expected)
+
+
+def test_batched_generation_equals_one_by_one(tiny):
+    model, _, batch = tiny
+    for kwargs in ({"num_beams": 1}, {"num_beams": 3}):
+        batched = model.generate(batch["pixel_values"], max_new_tokens=8, **kwargs)
+        for index in range(batched.shape[0]):
+            single = model.generate(batch["pixel_values"][index : index + 1], max_new_tokens=8, **kwargs)
+            row = batched[index, : single.shape[1]]
+            assert torch.equal(row, single[0]), kwargs
+            assert (batched[index, single.shape[1] :] == model.config.pad_token_id).all()
+
+
+def test_generate_options_work(tiny):
+    model, _, batch = tiny
+    pixel_values = batch["pixel_values"][:2]
+    beams = model.generate(pixel_values, num_beams=4, num_return_sequences=3, max_new_tokens=5, length_penalty=0.5)
+    assert beams.shape[0] == 6 and beams.shape[1] <= 6
+    torch.manual_seed(0)
+    sampled = model.generate(pixel_values, do_sample=True, top_k=5, top_p=0.9, temperature=0.7, max_new_tokens=5)
+    assert sampled.shape[0] == 2
+    banned = int(beams[0, 1])
+    no_banned = model.generate(pixel_values, num_beams=2, max_new_tokens=5, bad_words_ids=[[banned]])
+    assert not (no_banned[:, 1:] == banned).any()
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_generate_returns_attention_for_every_returned_token(tiny, num_beams):
+    model, _, batch = tiny
+    out = model.generate(
+        batch["pixel_values"],
+        num_beams=num_beams,
+        num_return_sequences=num_beams,
+        max_new_tokens=7,
+        output_attentions=True,
+        return_dict_in_generate=True,
+    )
+    maps = out.attention_maps
+    generated = out.sequences[:, 1:]
+    assert maps.shape[:2] == generated.shape
+    # every real token (up to and including eos) has a probability distribution over regions; padding rows are zero
+    eos = model.config.eos_token_id
+    for row, tokens in zip(maps, generated, strict=True):
+        length = (tokens == eos).nonzero()[0].item() + 1 if (tokens == eos).any() else len(tokens)
+        torch.testing.assert_close(row[:length].sum(-1), torch.ones(length))
+        assert (row[length:] == 0).all()
+    # the returned maps are those of the returned sequence: replaying it with teacher forcing gives the same maps
+    for index in range(generated.shape[0]):
+        tokens = out.sequences[index : index + 1]
+        length = int((maps[index].sum(-1) > 0).sum())
+        with torch.no_grad():
+            replay = model(
+                pixel_values=batch["pixel_values"][index // num_beams : index // num_beams + 1],
+                decoder_input_ids=tokens[:, :length],
+            )
+        torch.testing.assert_close(replay.attentions[0], maps[index, :length], rtol=1e-4, atol=1e-5)
+
+
+def test_frozen_backbone_stays_in_eval_mode_and_keeps_statistics(tiny):
+    model, _, batch = tiny
+    model.freeze_encoder(trainable_blocks=1)
+    try:
+        model.train()
+        blocks = model.encoder.blocks()
+        assert all(not block.training for block in blocks[:-1]) and blocks[-1].training
+        assert not any(p.requires_grad for block in blocks[:-1] for p in block.parameters())
+        assert all(p.requires_grad for p in blocks[-1].parameters())
+        frozen_bn = next(m for b in blocks[:-1] for m in b.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        before = frozen_bn.running_mean.clone()
+        model(**batch).loss.backward()
+        torch.testing.assert_close(frozen_bn.running_mean, before)
+    finally:
+        model.freeze_encoder(trainable_blocks=None)
+        model.zero_grad()
+        model.eval()
+
+
+def test_config_rejects_wrong_encoder_dim():
+    from show_attend_tell import ShowAttendTellConfig, ShowAttendTellForConditionalGeneration
+
+    with pytest.raises(ValueError, match="encoder_dim=7"):
+        ShowAttendTellForConditionalGeneration(ShowAttendTellConfig(backbone="resnet10t", encoder_dim=7))
+
+
+def test_forward_without_inputs_gives_clear_errors(tiny):
+    model, _, batch = tiny
+    with pytest.raises(ValueError, match="pixel_values"):
+        model(labels=batch["labels"])
+    with pytest.raises(ValueError, match="decoder_input_ids"):
+        model(pixel_values=batch["pixel_values"])

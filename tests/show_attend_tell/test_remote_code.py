@@ -1,0 +1,104 @@
+"""A saved folder loads in a fresh process where `import show_attend_tell` is impossible (remote code only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import torch
+from transformers import AutoImageProcessor, AutoTokenizer
+
+from show_attend_tell import load_image
+from tests.conftest import make_tiny
+
+FRESH_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["show_attend_tell"] = None  # any import of the package now fails
+    import torch
+    from transformers import AutoModel, AutoModelForImageTextToText, AutoProcessor, pipeline
+
+    folder, images = sys.argv[1], sys.argv[2:]
+    try:
+        import show_attend_tell  # noqa: F401
+        raise SystemExit("show_attend_tell must not be importable here")
+    except ImportError:
+        pass
+    model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    assert type(AutoModelForImageTextToText.from_pretrained(folder, trust_remote_code=True)) is type(model)
+    assert "show_attend_tell" not in type(model).__module__.split(".")[0]
+    processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+    batch = processor(images=images, text=["a man"] * len(images))
+    with torch.no_grad():
+        logits = model(**batch).logits
+    sequences = model.generate(batch["pixel_values"], num_beams=3, max_new_tokens=8)
+    captioner = pipeline(model=folder, trust_remote_code=True)
+    piped = captioner(images, num_beams=3, max_new_tokens=8)
+    single = captioner(images[0], num_beams=3, max_new_tokens=8)
+    print(json.dumps({
+        "module": type(model).__module__,
+        "logits": logits.flatten()[:50].tolist(),
+        "logits_sum": logits.sum().item(),
+        "captions": processor.batch_decode(sequences),
+        "pipeline": [result[0]["generated_text"] for result in piped],
+        "pipeline_single": single[0]["generated_text"],
+    }))
+    """
+)
+
+
+def test_saved_folder_loads_with_remote_code_only(tmp_path, coco_train_rows):
+    captions = [caption for row in coco_train_rows[:40] for caption in row["captions"]]
+    model, processor = make_tiny(captions, seed=1)
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+
+    files = sorted(path.name for path in folder.iterdir())
+    assert "model.safetensors" in files and "generation_config.json" in files
+    assert not [name for name in files if name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt"))]
+    config = json.loads((folder / "config.json").read_text())
+    for auto_class in ("AutoConfig", "AutoModel", "AutoModelForImageTextToText"):
+        module, _ = config["auto_map"][auto_class].split(".")
+        assert (folder / f"{module}.py").exists()
+    assert "image-to-text" in config["custom_pipelines"]
+    # tokenizer and image processor are standard classes: no remote code needed
+    assert AutoTokenizer.from_pretrained(folder, trust_remote_code=False)("a man")["input_ids"]
+    assert type(AutoImageProcessor.from_pretrained(folder, trust_remote_code=False)).__name__.startswith("ViT")
+
+    images = [str(row["path"]) for row in coco_train_rows[:3]]
+    batch = processor(images=images, text=["a man"] * 3)
+    with torch.no_grad():
+        logits = model(**batch).logits
+    expected_captions = processor.batch_decode(model.generate(batch["pixel_values"], num_beams=3, max_new_tokens=8))
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PYTHONPATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, str(folder), *images],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["module"].startswith("transformers_modules")
+    torch.testing.assert_close(torch.tensor(loaded["logits"]), logits.flatten()[:50], rtol=1e-5, atol=1e-5)
+    assert abs(loaded["logits_sum"] - logits.sum().item()) < 1e-2
+    assert loaded["captions"] == expected_captions
+    assert loaded["pipeline"] == expected_captions
+    assert loaded["pipeline_single"] == expected_captions[0]
+
+
+def test_pipeline_in_process_accepts_paths_and_pil(tiny_model_dir, coco_train_rows):
+    from transformers import pipeline
+
+    captioner = pipeline(model=str(tiny_model_dir), trust_remote_code=True)
+    path = str(coco_train_rows[0]["path"])
+    from_path = captioner(path, max_new_tokens=5)
+    from_pil = captioner(load_image(path), max_new_tokens=5)
+    assert from_path == from_pil and isinstance(from_path[0]["generated_text"], str)
