@@ -1,0 +1,1 @@
+"""Training, evaluation and data-loading scripts for Show-Attend-Tell."""

@@ -1,0 +1,288 @@
+"""Load image-caption data sets into one canonical form for training and evaluation.
+
+The canonical form is a `datasets.Dataset` (an `IterableDataset` when streaming) with the columns `image` (decoded
+to PIL by the `datasets` Image feature), `captions` (list of str: all references of the image) and `image_id` (str),
+plus `objects` when the source has it (the built-in shapes set and the local imagefolder sets do). Sources:
+
+- `None`: the built-in offline set of synthetic coloured-shape scenes (`training/shapes.py`);
+- a local folder (e.g. `../shared/data/coco-mini` in the `imagefolder` layout, or a folder of parquet files);
+- a Hub data set id (parquet; `datasets` 4+ no longer runs loader scripts), optionally through a preset
+  (`training/presets.py`) naming its columns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from datasets import Dataset, Features, Image, IterableDataset, List, Value, load_dataset
+
+from show_attend_tell.processing_show_attend_tell import load_image, validate_captions
+
+from .presets import CaptionPreset, get_preset
+from .shapes import make_shapes_split
+
+logger = logging.getLogger(__name__)
+
+IMAGE_COLUMN_NAMES = ("image", "img", "jpg", "png")
+CAPTION_COLUMN_NAMES = ("captions", "caption", "sentences", "text")
+IMAGE_ID_COLUMN_NAMES = ("image_id", "img_id", "cocoid", "source_id")
+EXTRA_COLUMNS = ("objects",)  # kept when present (attention checks use the boxes)
+MAX_LISTED_PROBLEMS = 10
+
+
+def load_caption_dataset(
+    dataset_name: str | None,
+    split: str,
+    *,
+    dataset_config_name: str | None = None,
+    preset: str | None = None,
+    image_column: str | None = None,
+    caption_column: str | Sequence[str] | None = None,
+    image_id_column: str | None = None,
+    image_dir: str | os.PathLike | None = None,
+    streaming: bool = False,
+    skip_bad_examples: bool = False,
+    cache_dir: str | None = None,
+    num_proc: int | None = None,
+    shapes_seed: int = 0,
+    shapes_num_images: int | None = None,
+    shapes_image_size: int = 128,
+) -> Dataset | IterableDataset:
+    """Load `split` of a caption data set in the canonical form (`image`, `captions`, `image_id`).
+
+    Args:
+        dataset_name: Hub data set id, local folder, or `None` for the built-in shapes set (or the preset's data set).
+        split: "train", "validation" or "test" (a preset maps these to the data set's own split names).
+        preset: a layout from `training.presets.PRESETS` ("coco-karpathy", "flickr8k", "flickr30k").
+        image_column: column with the images (Image feature, bytes, or file paths / URLs).
+        caption_column: caption column, a comma-separated string or a list of columns; each holds a string, a list
+            of strings, a dict with `raw` or a list of such dicts (Karpathy JSON). Several columns are concatenated.
+        image_id_column: column identifying the image. Rows sharing an id are merged into one example with all their
+            captions (one caption per row layouts); without it, ids are the image file names or row numbers.
+        image_dir: folder that relative image paths are resolved against (e.g. the COCO images for coco-karpathy).
+        streaming: return an `IterableDataset`; rows are then checked lazily and never merged by image id.
+        skip_bad_examples: drop rows with a missing or unreadable image or bad captions (and log how many) instead
+            of raising a `ValueError` that names the row, image id, file and problem.
+        num_proc: processes for checking the images (non-streaming).
+        shapes_seed, shapes_num_images, shapes_image_size: options of the built-in shapes set.
+    """
+    preset_spec = get_preset(preset) if preset else None
+    if dataset_name is None and preset_spec is not None:
+        dataset_name = preset_spec.dataset_name
+    if dataset_name is None:
+        name = f"built-in shapes [{split}]"
+        raw = make_shapes_split(split, seed=shapes_seed, num_images=shapes_num_images, image_size=shapes_image_size)
+        if streaming:
+            raw = raw.to_iterable_dataset()
+    else:
+        name = f"{dataset_name} [{split}]"
+        source_split = preset_spec.split_names.get(split, split) if preset_spec else split
+        raw = load_dataset(
+            str(dataset_name), dataset_config_name, split=source_split, streaming=streaming, cache_dir=cache_dir
+        )
+    available = raw.column_names if raw.column_names is not None else list(next(iter(raw)))
+    columns = resolve_columns(available, preset_spec, image_column, caption_column, image_id_column, image_dir, name)
+    if streaming:
+        return _canonical_stream(raw, available, columns, image_dir, skip_bad_examples, name)
+    return _canonical_dataset(raw, columns, image_dir, skip_bad_examples, num_proc, name)
+
+
+def resolve_columns(
+    available: Sequence[str],
+    preset: CaptionPreset | None = None,
+    image_column: str | None = None,
+    caption_column: str | Sequence[str] | None = None,
+    image_id_column: str | None = None,
+    image_dir: str | os.PathLike | None = None,
+    name: str = "the data set",
+) -> dict[str, Any]:
+    """Pick the image, caption and image id columns: explicit arguments, then the preset, then common names."""
+    if isinstance(caption_column, str):
+        caption_column = [column.strip() for column in caption_column.split(",") if column.strip()]
+    path_columns: tuple[str, ...] = ()
+    if image_column is None and preset is not None:
+        image_column, path_columns = preset.image_column, preset.image_path_columns
+    elif image_column is None:
+        image_column = next((column for column in IMAGE_COLUMN_NAMES if column in available), None)
+    captions = tuple(caption_column or (preset.caption_columns if preset else ()))
+    captions = captions or tuple(column for column in CAPTION_COLUMN_NAMES if column in available)[:1]
+    if image_id_column is None:
+        image_id_column = preset.image_id_column if preset else None
+        image_id_column = image_id_column or next((c for c in IMAGE_ID_COLUMN_NAMES if c in available), None)
+    if image_column is None and not path_columns:
+        raise ValueError(f"No image column found in {name} (columns: {list(available)}); pass image_column")
+    if not captions:
+        raise ValueError(f"No caption column found in {name} (columns: {list(available)}); pass caption_column")
+    if path_columns and image_dir is None:
+        raise ValueError(f"{name} has no images, only file paths (columns {list(path_columns)}). {preset.notes}")
+    missing = [column for column in (image_column, *path_columns, *captions, image_id_column) if column]
+    missing = [column for column in missing if column not in available]
+    if missing:
+        raise ValueError(f"Column(s) {missing} not found in {name}; its columns are {list(available)}")
+    return {"image": image_column, "image_path": path_columns, "captions": captions, "image_id": image_id_column}
+
+
+def gather_captions(values: Sequence[Any]) -> list[Any]:
+    """The captions of one row from its caption column values (str, list of str, {"raw": str} or a list of those).
+
+    Values are passed through unchecked: `validate_captions` reports anything that is not a non-empty string."""
+    captions = []
+    for value in values:
+        for item in value if isinstance(value, list) else [value]:
+            captions.append(item["raw"] if isinstance(item, dict) and "raw" in item else item)
+    return captions
+
+
+def _resolve_path(path: Any, image_dir: str | os.PathLike | None) -> Any:
+    if not isinstance(path, str) or image_dir is None or os.path.isabs(path) or "://" in path:
+        return path
+    return os.path.join(image_dir, path)
+
+
+def _row_image_path(row: dict, columns: dict, image_dir) -> str | None:
+    """The image file path of a row whose images are given as paths (a string column or the preset's path columns)."""
+    if columns["image"] is not None:
+        return _resolve_path(row[columns["image"]], image_dir)
+    parts = [row[column] for column in columns["image_path"]]
+    return None if any(part is None for part in parts) else _resolve_path("/".join(map(str, parts)), image_dir)
+
+
+def image_problem(image: Any) -> tuple[str, str | None]:
+    """(problem or "", file path) for one image value of an `Image(decode=False)` column ({"bytes", "path"})."""
+    path = image.get("path") if isinstance(image, dict) else None
+    if image is None or (isinstance(image, dict) and image.get("bytes") is None and not path):
+        return "no image", path
+    source = (image.get("bytes") or path) if isinstance(image, dict) else image
+    try:
+        load_image(source)
+    except ValueError as error:
+        return str(error), path
+    return "", path
+
+
+def caption_problem(captions: Any) -> str:
+    try:
+        validate_captions(captions)
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
+def _describe(name: str, index: int, image_id: str, path: str | None, problem: str) -> str:
+    file = f", file {path}" if path else ""
+    return f"{name} row {index} (image id {image_id!r}{file}): {problem}"
+
+
+def _check_images(images: list) -> dict[str, list]:
+    problems, paths = zip(*(image_problem(image) for image in images), strict=True) if images else ((), ())
+    return {"problem": list(problems), "path": list(paths)}
+
+
+def _report(problems: list[str], total: int, skip: bool, name: str) -> None:
+    if not problems:
+        return
+    listed = "\n  ".join(problems[:MAX_LISTED_PROBLEMS])
+    more = f"\n  ... and {len(problems) - MAX_LISTED_PROBLEMS} more" if len(problems) > MAX_LISTED_PROBLEMS else ""
+    if not skip:
+        raise ValueError(
+            f"{len(problems)} bad example(s) of {total} in {name} (pass skip_bad_examples=True / --skip_bad_examples "
+            f"to drop them):\n  {listed}{more}"
+        )
+    logger.warning(f"Skipped {len(problems)} bad example(s) of {total} in {name}:\n  {listed}{more}")
+
+
+def _canonical_dataset(raw: Dataset, columns: dict, image_dir, skip: bool, num_proc: int | None, name: str) -> Dataset:
+    image_from_paths = columns["image"] is None or isinstance(raw.features[columns["image"]], Value)
+    text_columns = [*columns["captions"], *([columns["image_id"]] if columns["image_id"] else [])]
+    if image_from_paths:
+        text_columns += [columns["image"]] if columns["image"] else list(columns["image_path"])
+    text = raw.select_columns(list(dict.fromkeys(text_columns))).to_dict()
+    rows = [{column: values[index] for column, values in text.items()} for index in range(len(raw))]
+
+    extras = [column for column in EXTRA_COLUMNS if column in raw.column_names]
+    if image_from_paths:
+        paths = [_row_image_path(row, columns, image_dir) for row in rows]
+        base = raw.select_columns(extras).add_column("image", paths) if extras else Dataset.from_dict({"image": paths})
+    else:  # keep the (memory-mapped) image column as it is
+        base = raw.select_columns([columns["image"], *extras]).rename_columns({columns["image"]: "image"})
+    base = base.cast_column("image", Image(decode=False))
+    checked = base.select_columns(["image"]).map(
+        _check_images,
+        input_columns=["image"],
+        batched=True,
+        batch_size=64,
+        remove_columns=["image"],
+        num_proc=num_proc,
+        desc="Checking images",
+    )
+    image_problems, paths = checked["problem"], checked["path"]
+
+    problems, captions, image_ids = [], [], []
+    for index, row in enumerate(rows):
+        row_captions = gather_captions([row[column] for column in columns["captions"]])
+        image_id = row[columns["image_id"]] if columns["image_id"] else None
+        image_id = str(image_id if image_id is not None else os.path.basename(paths[index] or "") or index)
+        problem = "; ".join(p for p in (image_problems[index], caption_problem(row_captions)) if p)
+        if problem:
+            problems.append(_describe(name, index, image_id, paths[index], problem))
+        captions.append([] if problem else row_captions)
+        image_ids.append(image_id)
+    _report(problems, len(rows), skip, name)
+
+    # Merge rows of the same image (one caption per row layouts), keeping the first row's image.
+    merged: dict[str, int] = {}
+    for index, (image_id, row_captions) in enumerate(zip(image_ids, captions, strict=True)):
+        if row_captions:
+            first = merged.setdefault(image_id, index)
+            if first != index:
+                captions[first].extend(row_captions)
+    dataset = base.add_column("captions", captions).add_column("image_id", image_ids)
+    dataset = dataset.select(list(merged.values())) if len(merged) < len(rows) else dataset
+    dataset = dataset.cast_column("image", Image())
+    return dataset.select_columns(["image", "captions", "image_id", *extras])
+
+
+def _canonical_row(row: dict, index: int, *, columns: dict, image_dir, skip: bool, name: str) -> dict:
+    if columns["image"] is not None and not isinstance(row[columns["image"]], (str, type(None))):
+        image = row[columns["image"]]
+    else:
+        image = {"bytes": None, "path": _row_image_path(row, columns, image_dir)}
+    row_captions = gather_captions([row[column] for column in columns["captions"]])
+    problem, path = image_problem(image)
+    problem = "; ".join(p for p in (problem, caption_problem(row_captions)) if p)
+    image_id = row[columns["image_id"]] if columns["image_id"] else None
+    image_id = str(image_id if image_id is not None else os.path.basename(path or "") or index)
+    if problem:
+        message = _describe(name, index, image_id, path, problem)
+        if not skip:
+            raise ValueError(f"Bad example (pass skip_bad_examples=True / --skip_bad_examples to drop it): {message}")
+        logger.warning(f"Skipping bad example: {message}")
+    canonical = {"image": image, "captions": [] if problem else row_captions, "image_id": image_id}
+    return canonical | {column: row[column] for column in EXTRA_COLUMNS if column in row} | {"bad": bool(problem)}
+
+
+def _canonical_stream(
+    raw: IterableDataset, available: list[str], columns: dict, image_dir, skip: bool, name: str
+) -> IterableDataset:
+    if raw.features is not None and isinstance(raw.features.get(columns["image"]), Image):
+        raw = raw.cast_column(columns["image"], Image(decode=False))
+    stream = raw.map(
+        _canonical_row,
+        with_indices=True,
+        remove_columns=available,
+        fn_kwargs={"columns": columns, "image_dir": image_dir, "skip": skip, "name": name},
+        features=Features(
+            {
+                "image": Image(decode=False),
+                "captions": List(Value("string")),
+                "image_id": Value("string"),
+                **{column: raw.features[column] for column in EXTRA_COLUMNS if column in (raw.features or {})},
+                "bad": Value("bool"),
+            }
+        ),
+    )
+    stream = stream.filter(lambda bad: not bad, input_columns=["bad"]).remove_columns("bad")
+    return stream.cast_column("image", Image())
