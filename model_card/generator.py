@@ -1,0 +1,382 @@
+"""Write the README.md model card of a saved Show-Attend-Tell folder from its config, training arguments, metrics.json
+and attention figures of real photos. Rendering and metadata validation are `huggingface_hub.ModelCard`'s."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_PATH = Path(__file__).with_name("template.md")
+HANDLER_PATH = Path(__file__).with_name("handler.py")  # copied into model folders by `export_model_folder`
+FIGURES_DIR = "figures"
+TRAINING_ARGS_FILE = "training_args.json"
+VAL_METRICS_FILES = ("val_metrics.json", "validation_metrics.json", "eval_results.json", "all_results.json")
+# metrics.json name -> (Hub metric type, https://hf.co/metrics id for the `metrics` metadata field)
+METRIC_TYPES = {
+    "BLEU-1": "bleu",
+    "BLEU-2": "bleu",
+    "BLEU-3": "bleu",
+    "BLEU-4": "bleu",
+    "METEOR": "meteor",
+    "ROUGE-L": "rouge",
+    "CIDEr": "cider",
+    "SPICE": "spice",
+}
+REQUIRED_METRICS_KEYS = ("dataset", "split", "num_images", "metrics")
+# Training arguments that never belong on a public card.
+PRIVATE_ARG_KEYS = ("hub_token", "token", "push_to_hub_token", "hf_token")
+
+
+@dataclass
+class Photo:
+    """A real photo to draw attention figures from, with its credit line (author, source, licence)."""
+
+    path: Path
+    credit: str = ""
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike) -> Photo:
+        """A photo with its credit read from a `provenance.jsonl` (COCO / Flickr licence rows) next to its split
+        folder, when there is one."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"Photo for an attention figure not found: {path}")
+        for folder in list(path.resolve().parents)[:3]:
+            provenance = folder / "provenance.jsonl"
+            if provenance.is_file():
+                for line in provenance.read_text(encoding="utf-8").splitlines():
+                    row = json.loads(line) if line.strip() else {}
+                    if row.get("file_name") == path.name and row.get("split", path.parent.name) == path.parent.name:
+                        return cls(path, photo_credit(row))
+        return cls(path)
+
+
+def photo_credit(row: Mapping[str, Any]) -> str:
+    """Credit line for a COCO photo from its provenance row: source, licence and the fact that the figure adapts it."""
+    source = row.get("flickr_url") or row.get("coco_url") or row.get("file_name", "")
+    licence = row.get("license", "unknown licence")
+    link = f" ({row['license_url']})" if row.get("license_url") else ""
+    coco = f", COCO image {row['coco_id']}" if row.get("coco_id") is not None else ""
+    return f"{source}{coco}, {licence}{link}; attention overlay added."
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Reading the folder
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def read_json(path: str | os.PathLike, required_keys: Sequence[str] = ()) -> dict:
+    """Read a JSON object, raising `ValueError` naming the file for unreadable JSON or missing keys."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: file not found") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    missing = [key for key in required_keys if key not in data]
+    if missing:
+        raise ValueError(f"{path}: missing keys {missing}")
+    return data
+
+
+def load_metrics(path: str | os.PathLike) -> dict:
+    """metrics.json of `training/evaluate.py`, checked: every score must be a finite number."""
+    metrics = read_json(path, REQUIRED_METRICS_KEYS)
+    scores = metrics["metrics"]
+    if not isinstance(scores, Mapping) or not scores:
+        raise ValueError(f"{path}: 'metrics' must be a non-empty object of scores, got {scores!r}")
+    for name, value in list(scores.items()):
+        if value is None:  # not computed (e.g. SPICE offline)
+            del scores[name]
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{path}: metrics[{name!r}] must be a finite number, got {value!r}")
+    return metrics
+
+
+def find_val_metrics(model_dir: Path) -> tuple[str, dict] | None:
+    """The validation metrics training wrote into the folder, if any (the file name varies; read defensively)."""
+    for name in VAL_METRICS_FILES:
+        path = model_dir / name
+        if path.is_file():
+            try:
+                data = read_json(path)
+            except ValueError as error:
+                logger.warning("Ignoring %s", error)
+                continue
+            return name, data
+    return None
+
+
+def _display(value: Any) -> str:
+    """A training argument as shown on the card: local absolute paths reduced to their last component."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str) and os.path.isabs(value):
+        return Path(value).name
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_display(item) for item in value)
+    return str(value)
+
+
+def _flatten_scalars(data: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
+    rows = []
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            rows.extend(_flatten_scalars(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def _format_score(value: float) -> str:
+    """Scores on the card are x100 with one decimal, like `training/evaluate.py`'s metrics.md."""
+    return f"{100 * value:.1f}"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Metadata
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def backbone_hub_id(backbone: str) -> str | None:
+    """The Hub id of the timm pretrained weights for `backbone` (e.g. `timm/tf_efficientnet_lite0.in1k`)."""
+    pretrained_cfg = timm.models.get_pretrained_cfg(backbone)
+    return getattr(pretrained_cfg, "hf_hub_id", None) if pretrained_cfg is not None else None
+
+
+def _looks_like_hub_id(name: Any) -> bool:
+    return isinstance(name, str) and name.count("/") == 1 and not os.path.exists(name) and not name.startswith(".")
+
+
+def _dataset_label(name: str) -> str:
+    return Path(name).name if os.path.isabs(name) or os.path.exists(name) else name
+
+
+def build_card_data(
+    config: Any,
+    model_name: str,
+    metrics: dict | None,
+    datasets: Sequence[str] | None,
+    base_model: str | None,
+    license: str,
+) -> ModelCardData:
+    """YAML metadata; `model-index` holds exactly the scores of `metrics` (none without metrics.json)."""
+    eval_results = None
+    metric_ids = None
+    if metrics is not None:
+        dataset = str(metrics["dataset"])
+        eval_results = [
+            EvalResult(
+                task_type="image-to-text",
+                task_name="Image Captioning",
+                dataset_type=dataset if _looks_like_hub_id(dataset) else _dataset_label(dataset),
+                dataset_name=_dataset_label(dataset),
+                dataset_split=str(metrics["split"]),
+                metric_type=METRIC_TYPES.get(name, name.lower()),
+                metric_name=name,
+                metric_value=float(value),
+                metric_config=None,
+            )
+            for name, value in metrics["metrics"].items()
+        ]
+        metric_ids = sorted({METRIC_TYPES.get(name, name.lower()) for name in metrics["metrics"]})
+    tags = ["image-captioning", "show-attend-tell", "visual-attention", "timm", config.backbone, "custom_code"]
+    return ModelCardData(
+        language="en",
+        license=license,
+        library_name="transformers",
+        pipeline_tag="image-to-text",
+        tags=tags,
+        datasets=list(datasets) if datasets else None,
+        metrics=metric_ids,
+        base_model=base_model,
+        model_name=model_name,
+        eval_results=eval_results,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def make_attention_figures(
+    model: ShowAttendTellForConditionalGeneration,
+    processor: ShowAttendTellProcessor,
+    photos: Sequence[Photo],
+    output_dir: Path,
+    **generate_kwargs,
+) -> list[dict[str, str]]:
+    """Caption each photo, plot its per-word attention into `output_dir/figures/attention_<i>.png` and return
+    `{"path", "caption", "credit"}` for the card (paths relative to `output_dir`)."""
+    from show_attend_tell.visualization import caption_with_attention, plot_attention
+
+    (output_dir / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+    figures = []
+    for index, photo in enumerate(photos, start=1):
+        result = caption_with_attention(model, processor, photo.path, **generate_kwargs)
+        relative = f"{FIGURES_DIR}/attention_{index}.png"
+        plot_attention(result, path=output_dir / relative)
+        figures.append({"path": relative, "caption": result.caption, "credit": photo.credit})
+    return figures
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Card
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def write_model_card(
+    model_dir: str | os.PathLike,
+    metrics_path: str | os.PathLike | None = None,
+    figures: Sequence[Photo | str | os.PathLike] = (),
+    repo_id: str | None = None,
+    revision: str = "main",
+    license: str = "apache-2.0",
+    datasets: Sequence[str] | None = None,
+    base_model: str | None = "auto",
+    model_name: str | None = None,
+    num_beams: int = 3,
+    max_new_tokens: int = 20,
+) -> ModelCard:
+    """Write `model_dir/README.md` and return the validated `ModelCard`.
+
+    Args:
+        model_dir: a folder saved by `model.save_pretrained` + `processor.save_pretrained`.
+        metrics_path: metrics.json of `training/evaluate.py`; defaults to `model_dir/metrics.json` if present. Every
+            number in the evaluation table and `model-index` comes from it; without it the card says no
+            evaluation was run.
+        figures: real photos (paths or `Photo` with a credit line) to draw attention figures from; the figures are
+            written to `model_dir/figures/` (the photos themselves are not copied).
+        repo_id, revision: the Hub repository and revision the usage snippet loads (default: the folder path).
+        datasets: Hub dataset ids for the `datasets` metadata (default: the training `dataset_name` when it is a
+            Hub id).
+        base_model: Hub id of the backbone weights; `"auto"` derives it from timm for pretrained backbones, `None`
+            leaves it out.
+        num_beams, max_new_tokens: decoding used for the figures and shown in the usage snippet.
+    """
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise ValueError(f"{model_dir}: not a saved model folder (no config.json)")
+    if metrics_path is None and (model_dir / "metrics.json").is_file():
+        metrics_path = model_dir / "metrics.json"
+    metrics = load_metrics(metrics_path) if metrics_path is not None else None
+    training_args = read_json(model_dir / TRAINING_ARGS_FILE) if (model_dir / TRAINING_ARGS_FILE).is_file() else {}
+    val_metrics = find_val_metrics(model_dir)
+
+    model = ShowAttendTellForConditionalGeneration.from_pretrained(model_dir).eval()
+    config = model.config
+    with torch.inference_mode():
+        probe = torch.zeros(1, 3, config.image_size, config.image_size)
+        num_regions = model.encoder.backbone_features(probe).shape[1]
+    grid = math.isqrt(num_regions)
+
+    if base_model == "auto":
+        pretrained = training_args.get("pretrained_backbone", not training_args.get("no_pretrained_backbone", False))
+        base_model = backbone_hub_id(config.backbone) if pretrained else None
+    train_dataset = training_args.get("dataset_name") or training_args.get("train_dir") or training_args.get("dataset")
+    if datasets is None:
+        datasets = [train_dataset] if _looks_like_hub_id(train_dataset) else None
+    model_name = model_name or (repo_id.split("/")[-1] if repo_id else model_dir.resolve().name)
+
+    photos = [item if isinstance(item, Photo) else Photo(Path(item)) for item in figures]
+    figure_rows = []
+    if photos:
+        processor = ShowAttendTellProcessor.from_pretrained(model_dir)
+        figure_rows = make_attention_figures(
+            model, processor, photos, model_dir, num_beams=num_beams, max_new_tokens=max_new_tokens
+        )
+
+    card_data = build_card_data(config, model_name, metrics, datasets, base_model, license)
+    decoding = ""
+    if metrics is not None:
+        settings = metrics.get("decoding") or {}
+        decoding = ", ".join(f"`{key}={value}`" for key, value in settings.items()) or "the default decoding"
+        decoding = f"decoding {decoding}" if settings else decoding
+    grounding = ((metrics or {}).get("grounding") or {}).get("overall")
+    if grounding:
+        grounding = {
+            "hit_rate": _format_score(grounding["hit_rate"]),
+            "center_baseline": _format_score(grounding["center_baseline"]),
+            "words": grounding["words"],
+        }
+    card = ModelCard.from_template(
+        card_data,
+        template_path=str(TEMPLATE_PATH),
+        model_name=model_name,
+        repo_id=repo_id or str(model_dir),
+        revision=revision,
+        config=config,
+        grid=grid,
+        num_parameters=f"{model.num_parameters():,}",
+        base_model=base_model,
+        usage_num_beams=num_beams,
+        usage_max_new_tokens=max_new_tokens,
+        train_dataset=_display(train_dataset) if train_dataset else None,
+        training_args=[
+            (key, _display(value))
+            for key, value in sorted(training_args.items())
+            if key not in PRIVATE_ARG_KEYS and not isinstance(value, Mapping)
+        ],
+        val_metrics_file=val_metrics[0] if val_metrics else None,
+        val_metrics=[
+            (key, f"{value:.4g}" if isinstance(value, float) else value)
+            for key, value in _flatten_scalars(val_metrics[1])
+        ]
+        if val_metrics
+        else None,
+        metrics=metrics,
+        decoding=decoding,
+        metrics_table=[
+            (name, _format_score(float(value))) for name, value in (metrics or {}).get("metrics", {}).items()
+        ],
+        grounding=grounding,
+        figures=figure_rows,
+    )
+    card.save(model_dir / "README.md")
+    return validate_model_card(model_dir / "README.md", metrics=metrics)
+
+
+REQUIRED_METADATA = {"library_name": "transformers", "pipeline_tag": "image-to-text"}
+
+
+def validate_model_card(path: str | os.PathLike, metrics: dict | None = None) -> ModelCard:
+    """Load a README.md with `huggingface_hub.ModelCard` (YAML and `model-index` parsing) and check the metadata
+    this project promises; with `metrics`, the `model-index` must hold exactly those scores. Offline; the Hub's own
+    `ModelCard.validate()` (network) runs at push time."""
+    card = ModelCard.load(path)
+    data = card.data
+    for key, expected in REQUIRED_METADATA.items():
+        if getattr(data, key, None) != expected:
+            raise ValueError(f"{path}: metadata {key!r} must be {expected!r}, got {getattr(data, key, None)!r}")
+    if not data.license:
+        raise ValueError(f"{path}: metadata 'license' is missing")
+    if "custom_code" not in (data.tags or []):
+        raise ValueError(f"{path}: metadata 'tags' must include 'custom_code', got {data.tags!r}")
+    if metrics is None:
+        if data.eval_results:
+            raise ValueError(f"{path}: model-index has results but no metrics.json was given")
+        return card
+    found = {result.metric_name: result.metric_value for result in data.eval_results or []}
+    expected = {name: float(value) for name, value in metrics["metrics"].items()}
+    if found != expected:
+        raise ValueError(f"{path}: model-index results {found} differ from metrics.json {expected}")
+    return card
