@@ -406,6 +406,18 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         produce token `t + 1` of `sequences` (the token after `decoder_start_token_id`); rows past a sequence's end
         are zero.
         """
+        encoder_outputs = kwargs.get("encoder_outputs")
+        if encoder_outputs is not None:
+            # A fresh object: generate() expands it per beam in place. The projection is computed here, once per
+            # image, rather than by forward() at every step for every beam.
+            if isinstance(encoder_outputs, (tuple, list)):
+                encoder_outputs = ShowAttendTellEncoderOutput(*encoder_outputs)
+            regions = encoder_outputs.last_hidden_state
+            projected = encoder_outputs.projected_regions
+            kwargs["encoder_outputs"] = ShowAttendTellEncoderOutput(
+                last_hidden_state=regions,
+                projected_regions=self.encoder.region_projection(regions) if projected is None else projected,
+            )
         outputs = super().generate(pixel_values, **kwargs)
         if isinstance(outputs, torch.Tensor) or getattr(outputs, "cross_attentions", None) is None:
             return outputs

@@ -194,3 +194,18 @@ def test_forward_without_inputs_gives_clear_errors(tiny):
         model(labels=batch["labels"])
     with pytest.raises(ValueError, match="decoder_input_ids"):
         model(pixel_values=batch["pixel_values"])
+
+
+def test_generate_from_region_features_projects_once_and_leaves_inputs_untouched(tiny):
+    model, _, batch = tiny
+    regions = model.encoder.backbone_features(batch["pixel_values"]).detach()
+    features = ShowAttendTellEncoderOutput(last_hidden_state=regions)
+    expected = model.generate(batch["pixel_values"], num_beams=3, max_new_tokens=6)
+    calls = []
+    handle = model.encoder.region_projection.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        for _ in range(2):  # the same object twice: generate() must not expand the caller's tensors in place
+            assert torch.equal(model.generate(encoder_outputs=features, num_beams=3, max_new_tokens=6), expected)
+    finally:
+        handle.remove()
+    assert len(calls) == 2 and features.last_hidden_state.shape[0] == regions.shape[0]
