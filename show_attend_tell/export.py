@@ -4,6 +4,7 @@ nothing is missing and no pickle-based weight file is present."""
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import os
 import shutil
@@ -40,7 +41,16 @@ REQUIRED_AUTO_MAP = ("AutoConfig", "AutoModel")
 # Pickle-based or framework-specific weight formats that must never be published (safetensors only).
 FORBIDDEN_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.joblib", "*.msgpack", "*.h5")
 # Training leftovers that are not part of the model.
-IGNORED_PATTERNS = ("checkpoint-*/*", "runs/*", "*.log", ".git/*", "__pycache__/*", "*.pyc", ".cache/*")
+IGNORED_PATTERNS = (
+    "checkpoint-*/*",
+    "checkpoints/*",
+    "runs/*",
+    "*.log",
+    ".git/*",
+    "__pycache__/*",
+    "*.pyc",
+    ".cache/*",
+)
 
 
 def _class_defined(module_file: Path, class_name: str) -> bool:
@@ -84,10 +94,12 @@ def _weights_problems(folder: Path) -> list[str]:
 
 
 def forbidden_files(folder: str | os.PathLike) -> list[str]:
-    """Paths (relative, sorted) of pickle-based weight files anywhere under `folder`."""
+    """Paths (relative, sorted) of pickle-based files under `folder`, outside the folders that are never uploaded
+    (`IGNORED_PATTERNS`: training checkpoints with their optimizer states, logs)."""
     folder = Path(folder)
     found = {path for pattern in FORBIDDEN_PATTERNS for path in folder.rglob(pattern) if path.is_file()}
-    return sorted(str(path.relative_to(folder)) for path in found)
+    relative = (path.relative_to(folder).as_posix() for path in found)
+    return sorted(path for path in relative if not any(fnmatch.fnmatch(path, ignored) for ignored in IGNORED_PATTERNS))
 
 
 def check_model_folder(path: str | os.PathLike) -> list[str]:

@@ -146,3 +146,14 @@ def test_push_to_local_hub_standin(model_folder, tmp_path, memorised):
     )
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     assert loaded.stdout.strip().splitlines()[-1] == str([{"generated_text": memorised[0]["caption"]}])
+
+
+def test_training_checkpoints_are_ignored_but_stray_pickles_are_not(tmp_path):
+    from show_attend_tell.export import forbidden_files
+
+    (tmp_path / "checkpoints" / "step_10").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "step_10" / "optimizer.bin").write_bytes(b"x")
+    (tmp_path / "checkpoints" / "step_10" / "random_states_0.pkl").write_bytes(b"x")
+    assert forbidden_files(tmp_path) == []
+    (tmp_path / "pytorch_model.bin").write_bytes(b"x")
+    assert forbidden_files(tmp_path) == ["pytorch_model.bin"]

@@ -1,0 +1,60 @@
+"""Two data-parallel CPU processes (gloo) complete a run and end with the same weights, through both stages (frozen
+encoder from the feature cache, then fine-tuning of the top encoder block).
+
+With accelerate 1.x, `accelerate launch --cpu --num_processes 2` starts a single process (its simple launcher); two
+CPU processes come from the torchrun launcher (`--multi_gpu`) plus the script's `--cpu` flag."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import torch
+
+from tests.conftest import make_tiny
+from tests.training.train_utils import TINY_ARGS, TRAIN_SCRIPT, read_json, read_weights
+
+
+def test_two_cpu_processes_end_with_identical_weights(tmp_path):
+    output_dir = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        TRAIN_SCRIPT,
+        "--cpu",
+        *TINY_ARGS,
+        "--output_dir", output_dir,
+        "--max_train_samples", 16,  # 64 pairs: 4 batches of 8 per process and epoch
+        "--max_eval_samples", 4,
+        "--num_train_epochs", 2,
+        "--fine_tune_encoder_after", 1,
+        "--fine_tune_encoder_blocks", 1,
+        "--feature_cache", tmp_path / "cache",
+        "--checkpointing_steps", "epoch",
+        "--save_weights_hash",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    hashes = [(output_dir / f"weights_hash_{rank}.txt").read_text() for rank in (0, 1)]
+    assert hashes[0] == hashes[1]
+    assert "DistributedType.MULTI_CPU" in result.stderr and "Num processes: 2" in result.stderr
+    assert read_json(output_dir / "trainer_state.json")["completed_steps"] == 8
+    assert [entry["epoch"] for entry in read_json(output_dir / "val_metrics.json")["history"]] == [0, 1]
+
+    # Stage 2 trained the top backbone block only; the rest of the backbone kept the weights of stage 1.
+    stage1 = read_weights(output_dir / "checkpoints" / "step_4" / "model.safetensors")
+    stage2 = read_weights(output_dir / "checkpoints" / "step_8" / "model.safetensors")
+    model, _ = make_tiny(["a caption"])
+    top_block = {id(param) for param in model.encoder.blocks()[-1].parameters()}
+    top_names = {
+        f"encoder.backbone.{name}" for name, p in model.encoder.backbone.named_parameters() if id(p) in top_block
+    }
+    backbone_params = {f"encoder.backbone.{name}" for name, _ in model.encoder.backbone.named_parameters()}
+    assert top_names and backbone_params - top_names
+    for name in backbone_params:
+        changed = not torch.equal(stage1[name], stage2[name])
+        assert changed == (name in top_names), name

@@ -1,0 +1,254 @@
+"""Command-line arguments of `training/train.py`, in the style of transformers' `run_*_no_trainer.py` examples.
+
+Every option can also come from a YAML or JSON file (`--config_file run.yaml`, keys are the option names without
+the leading dashes); options given on the command line override the file.
+
+Model-size options left unset get defaults that depend on the data: the built-in shapes set (no `--dataset_name`)
+gets a small, fast setup that trains in minutes on a laptop CPU (see `BUILTIN_DEFAULTS`); real photo data sets get
+the paper-sized model (`REAL_DATA_DEFAULTS`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import SchedulerType
+
+# Defaults that depend on the data set: built-in shapes scenes vs. real photos.
+BUILTIN_DEFAULTS: dict[str, Any] = {
+    "backbone": "tf_efficientnet_lite0",
+    "image_size": 128,  # 4x4 region grid, one cell per shape position of the generated scenes
+    "attention_dim": 256,
+    "embed_dim": 128,
+    "decoder_dim": 256,
+    "dropout": 0.3,
+    "num_train_epochs": 6,
+    "per_device_train_batch_size": 32,
+    "learning_rate": 2e-3,
+    "num_warmup_steps": 50,
+    "max_caption_length": 20,
+}
+REAL_DATA_DEFAULTS: dict[str, Any] = {
+    "backbone": "tf_efficientnet_lite0",
+    "image_size": 256,  # 8x8 region grid
+    "attention_dim": 512,
+    "embed_dim": 512,
+    "decoder_dim": 512,
+    "dropout": 0.5,
+    "num_train_epochs": 20,
+    "per_device_train_batch_size": 32,
+    "learning_rate": 4e-4,
+    "num_warmup_steps": 500,
+    "max_caption_length": 40,
+}
+METRIC_CHOICES = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "loss")
+
+
+def _checkpointing_steps(value: str) -> str | int:
+    if value == "epoch":
+        return value
+    try:
+        steps = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'epoch' or a positive number of steps, got {value!r}") from None
+    if steps < 1:
+        raise argparse.ArgumentTypeError(f"must be 'epoch' or a positive number of steps, got {value!r}")
+    return steps
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Train a Show, Attend and Tell image captioner with Accelerate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config_file", type=str, default=None, help="YAML or JSON file with default option values.")
+
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--dataset_name",
+        type=str,
+        default=None,
+        help="Hub data set id or local folder (imagefolder layout with metadata.jsonl, or parquet files). "
+        "Leave unset to train on the built-in synthetic shapes scenes (no download).",
+    )
+    data.add_argument("--dataset_config_name", type=str, default=None, help="Configuration name of the data set.")
+    data.add_argument("--preset", type=str, default=None, help="Column layout preset: coco-karpathy, flickr8k, ...")
+    data.add_argument("--image_column", type=str, default=None, help="Column with the images.")
+    data.add_argument("--caption_column", type=str, default=None, help="Caption column(s), comma separated.")
+    data.add_argument("--image_id_column", type=str, default=None, help="Column grouping the captions of an image.")
+    data.add_argument("--image_dir", type=str, default=None, help="Folder that relative image paths refer to.")
+    data.add_argument("--train_split", type=str, default="train")
+    data.add_argument("--validation_split", type=str, default="validation")
+    data.add_argument("--streaming", action="store_true", help="Stream the training split (needs --max_train_steps).")
+    data.add_argument(
+        "--skip_bad_examples",
+        action="store_true",
+        help="Drop unreadable images and bad captions (and report how many) instead of stopping with an error.",
+    )
+    data.add_argument("--shuffle_buffer_size", type=int, default=1000, help="Shuffle buffer of --streaming.")
+    data.add_argument("--cache_dir", type=str, default=None, help="datasets cache folder.")
+    data.add_argument("--max_train_samples", type=int, default=None, help="Use only the first N training images.")
+    data.add_argument("--max_eval_samples", type=int, default=None, help="Validate on the first N images only.")
+    data.add_argument(
+        "--max_caption_length", type=int, default=None, help="Truncate training captions to N words (with <eos>)."
+    )
+    data.add_argument("--min_word_frequency", type=int, default=1, help="Rarer training words become <unk>.")
+    data.add_argument("--max_vocab_size", type=int, default=None)
+    data.add_argument("--dataloader_num_workers", type=int, default=0)
+
+    model = parser.add_argument_group("model (unset sizes depend on the data set, see training/args.py)")
+    model.add_argument("--backbone", type=str, default=None, help="timm backbone name.")
+    model.add_argument("--image_size", type=int, default=None)
+    model.add_argument("--attention_dim", type=int, default=None)
+    model.add_argument("--embed_dim", type=int, default=None)
+    model.add_argument("--decoder_dim", type=int, default=None)
+    model.add_argument("--dropout", type=float, default=None)
+    model.add_argument("--alpha_c", type=float, default=1.0, help="Weight of the doubly stochastic attention loss.")
+    model.add_argument("--label_smoothing", type=float, default=0.0)
+    model.add_argument(
+        "--pretrained_backbone",
+        action="store_true",
+        default=True,
+        help="Start from ImageNet weights (offline for tf_efficientnet_lite0, else downloaded by timm).",
+    )
+    model.add_argument(
+        "--no_pretrained_backbone", dest="pretrained_backbone", action="store_false", help="Random backbone weights."
+    )
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", type=str, required=True, help="Where the model, checkpoints and logs go.")
+    train.add_argument("--num_train_epochs", type=int, default=None)
+    train.add_argument("--max_train_steps", type=int, default=None, help="Overrides --num_train_epochs if set.")
+    train.add_argument("--per_device_train_batch_size", type=int, default=None)
+    train.add_argument("--per_device_eval_batch_size", type=int, default=32)
+    train.add_argument("--learning_rate", type=float, default=None, help="Learning rate of the decoder.")
+    train.add_argument(
+        "--encoder_learning_rate", type=float, default=1e-4, help="Learning rate of fine-tuned encoder blocks."
+    )
+    train.add_argument("--weight_decay", type=float, default=0.0)
+    train.add_argument(
+        "--lr_scheduler_type", type=str, default="cosine", choices=[scheduler.value for scheduler in SchedulerType]
+    )
+    train.add_argument("--num_warmup_steps", type=int, default=None)
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--max_grad_norm", type=float, default=5.0)
+    train.add_argument(
+        "--mixed_precision",
+        type=str,
+        default=None,
+        choices=["no", "fp16", "bf16", "fp8"],
+        help="Overrides the `accelerate launch` / accelerate config setting.",
+    )
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument(
+        "--cpu",
+        action="store_true",
+        help="Train on the CPU even if a GPU is present; under a multi-process launcher (torchrun, `accelerate launch "
+        "--multi_gpu`) the processes then talk through gloo.",
+    )
+    train.add_argument(
+        "--fine_tune_encoder_after",
+        type=int,
+        default=None,
+        help="Epochs of frozen-encoder training before the top encoder blocks are fine-tuned (unset: never).",
+    )
+    train.add_argument("--fine_tune_encoder_blocks", type=int, default=2, help="Top encoder blocks to fine-tune.")
+    train.add_argument(
+        "--feature_cache",
+        type=str,
+        default="auto",
+        help="Folder for cached frozen-encoder features; 'auto' = OUTPUT_DIR/feature_cache, 'none' = no cache.",
+    )
+
+    checkpoints = parser.add_argument_group("checkpoints and logging")
+    checkpoints.add_argument(
+        "--checkpointing_steps",
+        type=_checkpointing_steps,
+        default="epoch",
+        help="Save the training state every N optimizer steps, or at the end of every 'epoch'.",
+    )
+    checkpoints.add_argument("--checkpoints_total_limit", type=int, default=2, help="Keep only the newest N.")
+    checkpoints.add_argument(
+        "--resume_from_checkpoint",
+        type=str,
+        nargs="?",
+        const="latest",
+        default=None,
+        help="A checkpoint folder, or 'latest' (the flag alone) for the newest in OUTPUT_DIR/checkpoints.",
+    )
+    checkpoints.add_argument("--with_tracking", action="store_true", help="Log to the trackers of --report_to.")
+    checkpoints.add_argument("--report_to", type=str, default="tensorboard", help="tensorboard, wandb, all, ...")
+    checkpoints.add_argument("--logging_steps", type=int, default=10, help="Log the training loss every N steps.")
+    checkpoints.add_argument("--push_to_hub", action="store_true")
+    checkpoints.add_argument("--hub_model_id", type=str, default=None, help="Repository for --push_to_hub.")
+    checkpoints.add_argument("--hub_private_repo", action="store_true")
+    checkpoints.add_argument(
+        "--save_weights_hash",
+        action="store_true",
+        help="Each process writes the hash of its final weights to OUTPUT_DIR/weights_hash_<rank>.txt (for tests).",
+    )
+
+    validation = parser.add_argument_group("validation")
+    validation.add_argument("--num_beams", type=int, default=3)
+    validation.add_argument("--max_new_tokens", type=int, default=30)
+    validation.add_argument("--length_penalty", type=float, default=1.0)
+    validation.add_argument("--metric_for_best_model", type=str, default="CIDEr", choices=METRIC_CHOICES)
+    validation.add_argument(
+        "--early_stopping_patience", type=int, default=None, help="Stop after N epochs without improvement."
+    )
+    validation.add_argument("--no_validation", action="store_true", help="Skip validation (the last epoch is kept).")
+    return parser
+
+
+def read_config_file(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """Option values from a YAML or JSON file, checked against the parser's option names."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"--config_file {path}: file not found")
+    text = path.read_text()
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise SystemExit(f"--config_file {path}: cannot parse it ({error})") from None
+    values = values or {}
+    if not isinstance(values, dict):
+        raise SystemExit(f"--config_file {path}: expected a mapping of option names to values, got {type(values)}")
+    known = {action.dest for action in parser._actions}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise SystemExit(f"--config_file {path}: unknown option(s) {unknown}")
+    return values
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse options (config file first, command line on top) and fill in the data-dependent defaults."""
+    parser = build_parser()
+    known, _ = parser.parse_known_args(argv)
+    if known.config_file:
+        parser.set_defaults(**read_config_file(known.config_file, parser))
+    args = parser.parse_args(argv)
+    args.lr_scheduler_type = SchedulerType(args.lr_scheduler_type)
+
+    builtin = args.dataset_name is None and args.preset is None
+    for name, value in (BUILTIN_DEFAULTS if builtin else REAL_DATA_DEFAULTS).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+    for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size", "num_beams"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    for name in ("max_train_steps", "max_train_samples", "max_eval_samples", "gradient_accumulation_steps"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.streaming and args.max_train_steps is None:
+        parser.error("--streaming needs --max_train_steps (a stream has no known length)")
+    if args.push_to_hub and args.hub_model_id is None:
+        args.hub_model_id = Path(args.output_dir).resolve().name
+    return args
+
+
+__all__ = ["BUILTIN_DEFAULTS", "METRIC_CHOICES", "REAL_DATA_DEFAULTS", "build_parser", "parse_args"]

@@ -1,0 +1,73 @@
+"""Validation during training: free-running captions (beam search as configured, never teacher forcing) scored with
+the COCO caption metrics, plus the teacher-forced loss on the validation captions."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from accelerate.utils import broadcast_object_list, gather_object
+
+from show_attend_tell import ShowAttendTellEncoderOutput
+from show_attend_tell.metrics import compute_caption_metrics
+
+from .evaluate import generate_captions
+
+
+def decoding_kwargs(num_beams: int, max_new_tokens: int, length_penalty: float) -> dict:
+    """`generate()` settings of validation (and of the saved `generation_config.json`)."""
+    kwargs = {"num_beams": num_beams, "max_new_tokens": max_new_tokens}
+    if num_beams > 1:
+        kwargs["length_penalty"] = length_penalty
+    return kwargs
+
+
+def model_loss(model, batch: dict[str, torch.Tensor], frozen_encoder: bool) -> torch.Tensor:
+    """Loss of one batch: from cached `features`, from frozen-encoder features computed without gradients, or
+    end to end from `pixel_values` when encoder blocks are being fine-tuned."""
+    if "features" in batch:
+        features = batch["features"]
+    elif frozen_encoder:
+        # Outside autocast and in float32, exactly like the feature cache, so cache and no cache train the same model.
+        encoder = getattr(model, "module", model).encoder
+        with torch.no_grad():
+            features = encoder.backbone_features(batch["pixel_values"].float())
+    else:
+        return model(pixel_values=batch["pixel_values"], labels=batch["labels"]).loss
+    return model(encoder_outputs=ShowAttendTellEncoderOutput(last_hidden_state=features), labels=batch["labels"]).loss
+
+
+@torch.no_grad()
+def validation_loss(accelerator, model, dataloader, frozen_encoder: bool) -> float:
+    """Mean teacher-forced loss over all validation (image, caption) pairs, across processes."""
+    model.eval()
+    losses = []
+    for batch in dataloader:
+        loss = model_loss(model, batch, frozen_encoder)
+        losses.append(accelerator.gather_for_metrics(loss.detach().float().repeat(len(batch["labels"]))))
+    return float(torch.cat(losses).mean()) if losses else math.nan
+
+
+def caption_metrics(
+    accelerator, model, processor, dataset, batch_size: int, decoding: dict
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Caption every validation image (each process a share) and score against its references on the main process.
+
+    Returns `(metrics, predictions)` on every process (`predictions`: image id -> caption)."""
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.eval()
+    image_ids = dataset["image_id"]
+    with accelerator.split_between_processes(list(range(len(dataset)))) as shard:
+        images = dataset.select(shard)["image"] if shard else []
+        captions = generate_captions(unwrapped, processor, images, batch_size=batch_size, progress=False, **decoding)
+        local = list(zip([image_ids[index] for index in shard], captions, strict=True))
+    predictions = dict(gather_object(local))
+    result = [None]
+    if accelerator.is_main_process:
+        references = dict(zip(image_ids, dataset["captions"], strict=True))
+        result = [compute_caption_metrics(predictions, {key: references[key] for key in predictions})]
+    broadcast_object_list(result)
+    return result[0], predictions
+
+
+__all__ = ["caption_metrics", "decoding_kwargs", "model_loss", "validation_loss"]
