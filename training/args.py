@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 from transformers import SchedulerType
 
+from show_attend_tell.cli import positive_int
+
 # Defaults that depend on the data set: built-in shapes scenes vs. real photos.
 BUILTIN_DEFAULTS: dict[str, Any] = {
     "backbone": "tf_efficientnet_lite0",
@@ -49,15 +51,7 @@ METRIC_CHOICES = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "
 
 
 def _checkpointing_steps(value: str) -> str | int:
-    if value == "epoch":
-        return value
-    try:
-        steps = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 'epoch' or a positive number of steps, got {value!r}") from None
-    if steps < 1:
-        raise argparse.ArgumentTypeError(f"must be 'epoch' or a positive number of steps, got {value!r}")
-    return steps
+    return value if value == "epoch" else positive_int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
