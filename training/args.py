@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--feature_cache",
         type=str,
         default="auto",
-        help="Folder for cached frozen-encoder features; 'auto' = OUTPUT_DIR/feature_cache, 'none' = no cache.",
+        help="Folder for cached frozen-encoder features ('auto': $HF_HOME/show_attend_tell/feature_cache; 'none').",
     )
 
     checkpoints = parser.add_argument_group("checkpoints and logging")

@@ -467,6 +467,9 @@ def save_attention_figure(output_dir: Path, processor, example: dict, decoding: 
 
     model = ShowAttendTellForConditionalGeneration.from_pretrained(output_dir).eval()
     result = caption_with_attention(model, processor, example["image"], **decoding)
+    if not result.words:  # nothing to draw; the trained model itself is already saved
+        logger.warning(f"Example {example['image_id']}: empty caption, no attention figure saved")
+        return
     (output_dir / ATTENTION_FIGURE).parent.mkdir(parents=True, exist_ok=True)
     plot_attention(result, output_dir / ATTENTION_FIGURE)
     logger.info(f"Example {example['image_id']}: {result.caption!r}, attention in {output_dir / ATTENTION_FIGURE}")
