@@ -31,6 +31,7 @@ from common import (
     random_regions,
     report,
 )
+from transformers import GenerationMixin
 
 from show_attend_tell import ShowAttendTellEncoderOutput, ShowAttendTellForConditionalGeneration
 
@@ -40,10 +41,7 @@ TARGETS = {("tutorial", "beam 5", 32): 10.0, ("tutorial", "greedy", 32): 20.0}
 def our_generate(
     model: ShowAttendTellForConditionalGeneration, regions: torch.Tensor, num_beams: int, max_new_tokens: int
 ) -> torch.LongTensor:
-    """Our path for precomputed region features: the attention projection once per image, then `generate()`.
-
-    A fresh `ShowAttendTellEncoderOutput` every call: `generate()` expands it in place for beam search.
-    """
+    """Our path for precomputed region features: the attention projection once per image, then `generate()`."""
     with torch.inference_mode():
         encoder_outputs = ShowAttendTellEncoderOutput(
             last_hidden_state=regions, projected_regions=model.encoder.region_projection(regions)
@@ -184,42 +182,32 @@ def bench_with_cnn(size: Size, batch: int, decodings: dict[str, int], args) -> l
     return rows
 
 
-def chunked_attention_forward(
-    self, regions: torch.Tensor, projected_regions: torch.Tensor, hidden: torch.Tensor, chunk_size: int = 8
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Candidate patch for `ShowAttendTellAttention.forward` at inference: the (rows, regions, attention_dim) energy
-    is built `chunk_size` rows at a time (in place), so it stays in cache instead of two full-size temporaries."""
-    hidden_term = self.hidden_projection(hidden).unsqueeze(1)  # (rows, 1, attention_dim)
-    weight = self.score.weight.squeeze(0)  # (attention_dim,)
-    scores = projected_regions.new_empty(projected_regions.shape[:2])  # (rows, num_regions)
-    for start in range(0, projected_regions.shape[0], chunk_size):
-        rows = slice(start, start + chunk_size)
-        scores[rows] = torch.add(projected_regions[rows], hidden_term[rows]).tanh_() @ weight
-    alpha = (scores + self.score.bias).softmax(dim=-1)
-    context = torch.bmm(alpha.unsqueeze(1), regions).squeeze(1)
-    beta = torch.sigmoid(self.gate(hidden))
-    return beta * context, alpha, beta.mean(dim=-1)
-
-
-def sigmoid_attention_forward(
+def tanh_attention_forward(
     self, regions: torch.Tensor, projected_regions: torch.Tensor, hidden: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Candidate patch for `ShowAttendTellAttention.forward`: the same scores through sigmoid, which torch computes
-    several times faster than tanh on CPU: `w . tanh(x) + b = 2 (w . sigmoid(2x) + b) - b - sum(w)`."""
-    energy = torch.add(projected_regions, self.hidden_projection(hidden).unsqueeze(1)).mul_(2.0).sigmoid_()
-    scores = 2.0 * self.score(energy).squeeze(-1) - (self.score.bias + self.score.weight.sum())
-    alpha = scores.softmax(dim=-1)
-    context = torch.bmm(alpha.unsqueeze(1), regions).squeeze(1)
+    """`ShowAttendTellAttention.forward` with the paper's formula written directly, `w . tanh(W_a a + W_h h) + b`,
+    instead of the package's equal-valued sigmoid form."""
+    images, num_regions, attention_dim = projected_regions.shape
+    query = self.hidden_projection(hidden).view(images, -1, 1, attention_dim)
+    alpha = self.score(torch.tanh(projected_regions.unsqueeze(1) + query)).squeeze(-1).softmax(dim=-1)
+    context = torch.bmm(alpha, regions).view(hidden.shape[0], -1)
     beta = torch.sigmoid(self.gate(hidden))
-    return beta * context, alpha, beta.mean(dim=-1)
+    return beta * context, alpha.view(hidden.shape[0], num_regions), beta.mean(dim=-1)
+
+
+def repeat_per_row(model: ShowAttendTellForConditionalGeneration) -> None:
+    """Let `generate()` repeat the encoder outputs for every beam (transformers' default) instead of sharing them."""
+    model._expand_inputs_for_generation = types.MethodType(GenerationMixin._expand_inputs_for_generation, model)
 
 
 def uncached_generate(
     model: ShowAttendTellForConditionalGeneration, regions: torch.Tensor, num_beams: int, max_new_tokens: int
 ) -> torch.LongTensor:
-    """Region features without their projection: `forward()` then projects (rows x beams) at every step."""
+    """Region features without their projection, through transformers' `generate()` itself (ours would project them
+    once): `forward()` then projects the regions at every step."""
     with torch.inference_mode():
-        return model.generate(
+        return GenerationMixin.generate(
+            model,
             encoder_outputs=ShowAttendTellEncoderOutput(last_hidden_state=regions),
             num_beams=num_beams,
             max_new_tokens=max_new_tokens,
@@ -240,7 +228,7 @@ def experiments(size: Size, batch: int, num_beams: int, args) -> list:
     regions = random_regions(size, batch)
     eos = model.config.eos_token_id
     reference = [until_eos(row, eos) for row in our_generate(model, regions, num_beams, args.max_new_tokens)]
-    variants = [("as is", our_generate), ("projection left to forward() (no projected_regions)", uncached_generate)]
+    variants = [("as is", our_generate), ("projection recomputed at every step (by forward())", uncached_generate)]
     variants.append(("bf16 autocast", bf16_generate))
     rows = []
     plain = None
@@ -256,10 +244,11 @@ def experiments(size: Size, batch: int, num_beams: int, args) -> list:
 
     for name, fn in variants:
         measure(name, fn)
-    model.attention.forward = types.MethodType(chunked_attention_forward, model.attention)
-    measure("chunked in-place attention energy", our_generate)
-    model.attention.forward = types.MethodType(sigmoid_attention_forward, model.attention)
-    measure("attention through sigmoid instead of tanh (proposed patch)", our_generate)
+    repeat_per_row(model)
+    measure("encoder outputs repeated for every beam (transformers' default)", our_generate)
+    del model._expand_inputs_for_generation
+    model.attention.forward = types.MethodType(tanh_attention_forward, model.attention)
+    measure("attention written with tanh (the paper's formula)", our_generate)
     del model.attention.forward
     if not args.quick:
         model.attention.compile()

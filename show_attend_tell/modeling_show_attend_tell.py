@@ -10,6 +10,12 @@ Read top to bottom:
 3. `ShowAttendTellForConditionalGeneration`: the LSTM decoder. One loop (`_decode`) serves teacher forcing in
    training and single steps in `generate()`; the LSTM state travels between steps as `past_key_values`
    (`ShowAttendTellCache`), which beam search reorders with `_reorder_cache`.
+
+Fast paths (measured in benchmarks/, checked against the plain computation in tests/benchmarks/):
+- The region features and their projection stay one copy per image in `generate()`: the `copies` rows of an image
+  (its beams, or its returned sequences) share them, instead of `generate()` repeating them per row.
+- In training, captions leave the LSTM loop when they end (the rows of a `PackedSequence`), so padding costs nothing.
+- The attention's tanh is computed through sigmoid (same values; several times faster on CPU).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
@@ -54,9 +61,10 @@ class ShowAttendTellOutput(ModelOutput):
         loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is given):
             Cross-entropy over non-padding tokens plus `alpha_c * mean((1 - sum_t alpha_t)^2)`.
         logits (`torch.FloatTensor` of shape `(batch_size, steps, vocab_size)`):
-            Next-word scores for every decoder input position.
+            Next-word scores for every decoder input position (zeros at the padding after a caption's last label when
+            `labels` are given without `use_cache`: those steps are skipped).
         attentions (`torch.FloatTensor` of shape `(batch_size, steps, num_regions)`):
-            Soft attention weights `alpha` of every step; each row sums to 1.
+            Soft attention weights `alpha` of every step; each row sums to 1 (zeros at skipped padding steps).
         gates (`torch.FloatTensor` of shape `(batch_size, steps)`):
             The gating scalar `beta` of every step.
         past_key_values (`ShowAttendTellCache`, *optional*, returned when `use_cache=True`):
@@ -81,7 +89,8 @@ class ShowAttendTellOutput(ModelOutput):
 
 
 class ShowAttendTellCache:
-    """LSTM state carried between `generate()` steps: `hidden` and `cell` of shape `(batch_size, decoder_dim)`."""
+    """LSTM state carried between `generate()` steps: `hidden` and `cell` of shape `(rows, decoder_dim)`, one row per
+    sequence being decoded (`batch_size * num_beams` in beam search)."""
 
     def __init__(self, hidden: torch.Tensor, cell: torch.Tensor, seq_length: int):
         self.hidden = hidden
@@ -123,6 +132,9 @@ class ShowAttendTellEncoder(nn.Module):
 
     def backbone_features(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
         """Region features of the backbone alone (what the feature cache stores)."""
+        # channels_last runs the CNN faster (benchmarks/bench_epoch_cache.py), and its output is already laid out as
+        # one contiguous vector per region.
+        pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
         feature_map = self.backbone(pixel_values)[-1]  # (batch, encoder_dim, height, width)
         return feature_map.flatten(2).transpose(1, 2)  # (batch, height * width, encoder_dim)
 
@@ -164,6 +176,9 @@ class ShowAttendTellEncoder(nn.Module):
 # --------------------------------------------------------------------------------------------------------------------
 
 
+CPU_ENERGY_CHUNK_ELEMENTS = 2**19  # 2 MiB of float32 (benchmarks/bench_generate.py measures the choice)
+
+
 class ShowAttendTellAttention(nn.Module):
     """Deterministic soft attention with the gating scalar beta (paper sections 4.2 and 4.2.1)."""
 
@@ -176,13 +191,28 @@ class ShowAttendTellAttention(nn.Module):
     def forward(
         self, regions: torch.Tensor, projected_regions: torch.Tensor, hidden: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # regions: (batch, num_regions, encoder_dim); projected_regions: (batch, num_regions, attention_dim)
-        # hidden: (batch, decoder_dim)
-        energy = torch.tanh(projected_regions + self.hidden_projection(hidden).unsqueeze(1))
-        alpha = self.score(energy).squeeze(-1).softmax(dim=-1)  # (batch, num_regions)
-        context = torch.bmm(alpha.unsqueeze(1), regions).squeeze(1)  # (batch, encoder_dim)
-        beta = torch.sigmoid(self.gate(hidden))  # (batch, encoder_dim)
-        return beta * context, alpha, beta.mean(dim=-1)
+        # regions: (images, num_regions, encoder_dim); projected_regions: (images, num_regions, attention_dim)
+        # hidden: (rows, decoder_dim) where rows = images * copies: the rows of one image are consecutive.
+        images, num_regions, attention_dim = projected_regions.shape
+        query = self.hidden_projection(hidden).view(images, -1, 1, attention_dim)  # (images, copies, 1, attention_dim)
+        # The energy (images, copies, num_regions, attention_dim) is the largest tensor of a step. On CPU it is built a
+        # few images at a time, so that each piece stays in the processor cache (1.5x faster beam search).
+        chunk = images
+        if projected_regions.device.type == "cpu":
+            chunk = max(1, CPU_ENERGY_CHUNK_ELEMENTS // (query.shape[1] * num_regions * attention_dim))
+        # w^T tanh(x) + b == 2 w^T sigmoid(2x) + b - sum(w): the same scores, but torch's sigmoid is several times
+        # faster than its tanh on CPU (the mul_ and sigmoid_ run in place on the fresh sum).
+        scores = torch.cat(
+            [
+                self.score(torch.add(projected.unsqueeze(1), rows).mul_(2.0).sigmoid_()).squeeze(-1)
+                for projected, rows in zip(projected_regions.split(chunk), query.split(chunk), strict=True)
+            ]
+        )
+        scores = 2.0 * scores - (self.score.bias + self.score.weight.sum())  # (images, copies, num_regions)
+        alpha = scores.softmax(dim=-1)  # (images, copies, num_regions)
+        context = torch.bmm(alpha, regions).view(hidden.shape[0], -1)  # (rows, encoder_dim)
+        beta = torch.sigmoid(self.gate(hidden))  # (rows, encoder_dim)
+        return beta * context, alpha.view(hidden.shape[0], num_regions), beta.mean(dim=-1)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -269,51 +299,58 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
     # Decoder
     # ----------------------------------------------------------------------------------------------------------------
 
-    def _initial_state(self, regions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean_region = regions.mean(dim=1)  # (batch, encoder_dim)
-        return torch.tanh(self.init_hidden(mean_region)), torch.tanh(self.init_cell(mean_region))
+    def _initial_state(self, regions: torch.Tensor, copies: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mean_region = regions.mean(dim=1)  # (images, encoder_dim)
+        hidden, cell = torch.tanh(self.init_hidden(mean_region)), torch.tanh(self.init_cell(mean_region))
+        return hidden.repeat_interleave(copies, dim=0), cell.repeat_interleave(copies, dim=0)  # (rows, decoder_dim)
 
     def _decode(
         self,
         regions: torch.Tensor,
         projected_regions: torch.Tensor,
-        decoder_input_ids: torch.LongTensor,
+        step_embeddings: torch.Tensor,
+        batch_sizes: list[int],
         state: tuple[torch.Tensor, torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """Run the LSTM over `decoder_input_ids` (batch, steps): teacher forcing, or one step of `generate()`.
+        """Run the LSTM over time-major `step_embeddings` of shape `(sum(batch_sizes), embed_dim)`, the layout of a
+        `PackedSequence`: step `t` feeds the first `batch_sizes[t]` rows, so rows sorted by length leave the loop
+        when their caption ends. Returns logits, attentions and gates in the same layout, and the last state.
 
-        Only the recurrence is in the Python loop; embeddings and the output layer run once over all steps.
+        Only the recurrence is in the Python loop; the output layer runs once over all steps.
         """
-        embeddings = self.embed_tokens(decoder_input_ids)  # (batch, steps, embed_dim)
         hidden, cell = state
         hiddens, contexts, alphas, betas = [], [], [], []
-        for step in range(decoder_input_ids.shape[1]):
+        for embeddings in step_embeddings.split(batch_sizes):  # (rows still running, embed_dim)
+            rows = embeddings.shape[0]
+            if rows < hidden.shape[0]:  # captions ended: only when rows are images (training), never across copies
+                hidden, cell = hidden[:rows], cell[:rows]
+                regions, projected_regions = regions[:rows], projected_regions[:rows]
             context, alpha, beta = self.attention(regions, projected_regions, hidden)
-            hidden, cell = self.lstm(torch.cat([embeddings[:, step], context], dim=-1), (hidden, cell))
+            hidden, cell = self.lstm(torch.cat([embeddings, context], dim=-1), (hidden, cell))
             hiddens.append(hidden)
             contexts.append(context)
             alphas.append(alpha)
             betas.append(beta)
-        hiddens = torch.stack(hiddens, dim=1)  # (batch, steps, decoder_dim)
+        hiddens = torch.cat(hiddens)  # (sum(batch_sizes), decoder_dim)
         if self.config.deep_output:
-            contexts = torch.stack(contexts, dim=1)  # (batch, steps, encoder_dim)
-            features = torch.tanh(embeddings + self.output_hidden(hiddens) + self.output_context(contexts))
+            contexts = torch.cat(contexts)  # (sum(batch_sizes), encoder_dim)
+            features = torch.tanh(step_embeddings + self.output_hidden(hiddens) + self.output_context(contexts))
         else:
             features = hiddens
-        logits = self.lm_head(self.dropout(features))  # (batch, steps, vocab_size)
-        return logits, torch.stack(alphas, dim=1), torch.stack(betas, dim=1), (hidden, cell)
+        logits = self.lm_head(self.dropout(features))  # (sum(batch_sizes), vocab_size)
+        return logits, torch.cat(alphas), torch.cat(betas), (hidden, cell)
 
-    def _loss(self, logits: torch.Tensor, labels: torch.LongTensor, alphas: torch.Tensor) -> torch.Tensor:
+    def _loss(
+        self, logits: torch.Tensor, labels: torch.LongTensor, alphas: torch.Tensor, valid: torch.Tensor
+    ) -> torch.Tensor:
+        # logits: (tokens, vocab_size) and labels: (tokens,), any layout; alphas: (batch, steps, num_regions) and
+        # valid: (batch, steps), True where labels are not -100.
         word_loss = F.cross_entropy(
-            logits.flatten(0, 1).float(),
-            labels.flatten(),
-            ignore_index=-100,
-            label_smoothing=self.config.label_smoothing,
+            logits.float(), labels, ignore_index=-100, label_smoothing=self.config.label_smoothing
         )
         # Doubly stochastic regularisation (paper eq. 14): every region should receive ~1 unit of attention over the
         # caption. Padded steps do not count.
-        valid = (labels != -100).unsqueeze(-1).to(alphas.dtype)  # (batch, steps, 1)
-        attention_per_region = (alphas * valid).sum(dim=1)  # (batch, num_regions)
+        attention_per_region = (alphas * valid.unsqueeze(-1).to(alphas.dtype)).sum(dim=1)  # (batch, num_regions)
         return word_loss + self.config.alpha_c * ((1.0 - attention_per_region) ** 2).mean()
 
     def forward(
@@ -331,14 +368,19 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, image_size, image_size)`, *optional*):
             Images from the processor. Not needed when `encoder_outputs` is given.
-        decoder_input_ids (`torch.LongTensor` of shape `(batch_size, steps)`, *optional*):
-            Decoder inputs; built from `labels` (shifted right behind `decoder_start_token_id`) when omitted.
+        decoder_input_ids (`torch.LongTensor` of shape `(rows, steps)`, *optional*):
+            Decoder inputs; built from `labels` (shifted right behind `decoder_start_token_id`) when omitted. `rows`
+            is `batch_size`, or a multiple of it (`generate()`: the beams of image `i` are rows
+            `i * copies ... (i + 1) * copies - 1`).
         labels (`torch.LongTensor` of shape `(batch_size, steps)`, *optional*):
-            Target words ending with `eos`, padding set to -100.
+            Target words ending with `eos`, padding set to -100. Unless `use_cache=True`, steps after a row's last
+            label are skipped: their logits and attentions come back as zeros.
         encoder_outputs (`ShowAttendTellEncoderOutput` or tuple, *optional*):
             Precomputed region features (`last_hidden_state`, and optionally `projected_regions`).
         past_key_values (`ShowAttendTellCache`, *optional*):
             LSTM state to continue from; the state is initialised from the mean region feature when omitted.
+        use_cache (`bool`, *optional*):
+            Return the LSTM state as `past_key_values`. Defaults to `True` in eval mode without `labels`.
         """
         if encoder_outputs is None:
             if pixel_values is None:
@@ -346,34 +388,71 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             encoder_outputs = self.encoder(pixel_values)
         elif isinstance(encoder_outputs, (tuple, list)):
             encoder_outputs = ShowAttendTellEncoderOutput(*encoder_outputs)
-        regions = encoder_outputs.last_hidden_state  # (batch, num_regions, encoder_dim)
+        regions = encoder_outputs.last_hidden_state  # (images, num_regions, encoder_dim)
         projected_regions = encoder_outputs.projected_regions
         if projected_regions is None:
-            projected_regions = self.encoder.region_projection(regions)  # (batch, num_regions, attention_dim)
+            projected_regions = self.encoder.region_projection(regions)  # (images, num_regions, attention_dim)
 
         if decoder_input_ids is None:
             if labels is None:
                 raise ValueError("Pass `decoder_input_ids` or `labels` to run the decoder.")
             decoder_input_ids = self._shift_right(labels)
+        rows, steps = decoder_input_ids.shape
+        if rows % regions.shape[0] != 0:
+            raise ValueError(
+                f"decoder_input_ids has {rows} rows, not a multiple of the {regions.shape[0]} images' region features"
+            )
+        if labels is not None and labels.shape != decoder_input_ids.shape:
+            raise ValueError(f"labels has shape {tuple(labels.shape)}, decoder inputs {tuple(decoder_input_ids.shape)}")
+        copies = rows // regions.shape[0]
         if past_key_values is None:
-            state = self._initial_state(regions)
+            state = self._initial_state(regions, copies)
             past_length = 0
         else:
             state = (past_key_values.hidden, past_key_values.cell)
             past_length = past_key_values.get_seq_length()
+        use_cache = use_cache if use_cache is not None else (labels is None and not self.training)
 
-        logits, alphas, betas, (hidden, cell) = self._decode(regions, projected_regions, decoder_input_ids, state)
-        loss = self._loss(logits, labels, alphas) if labels is not None else None
+        embeddings = self.embed_tokens(decoder_input_ids)  # (rows, steps, embed_dim)
+        if labels is not None and not use_cache and copies == 1:
+            # Teacher forcing without a cache: sort by caption length and pack, so each row leaves the loop after its
+            # last label (regions sorted to match; `pad_packed_sequence` restores the batch order with zero padding).
+            valid = labels != -100  # (batch, steps)
+            lengths = (valid * torch.arange(1, steps + 1, device=labels.device)).amax(dim=1).clamp(min=1)
+            packed = pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            order = packed.sorted_indices
+            state = (state[0][order], state[1][order])
+            logits, alphas, betas, (hidden, cell) = self._decode(
+                regions[order], projected_regions[order], packed.data, packed.batch_sizes.tolist(), state
+            )
 
-        use_cache = use_cache if use_cache is not None else not self.training
+            def unpack(values: torch.Tensor) -> torch.Tensor:  # (tokens, ...) -> (batch, steps, ...)
+                return pad_packed_sequence(packed._replace(data=values), batch_first=True, total_length=steps)[0]
+
+            packed_labels = pack_padded_sequence(labels, lengths.cpu(), batch_first=True, enforce_sorted=False).data
+            alphas, betas = unpack(alphas), unpack(betas)
+            loss = self._loss(logits, packed_labels, alphas, valid)
+            logits = unpack(logits)
+        else:
+            step_embeddings = embeddings.transpose(0, 1).reshape(rows * steps, -1)  # time-major
+            logits, alphas, betas, (hidden, cell) = self._decode(
+                regions, projected_regions, step_embeddings, [rows] * steps, state
+            )
+
+            def unstack(values: torch.Tensor) -> torch.Tensor:  # (steps * rows, ...) -> (rows, steps, ...)
+                return values.view(steps, rows, *values.shape[1:]).transpose(0, 1)
+
+            logits, alphas, betas = unstack(logits), unstack(alphas), unstack(betas)
+            loss = None
+            if labels is not None:
+                loss = self._loss(logits.reshape(rows * steps, -1), labels.flatten(), alphas, labels != -100)
+
         return ShowAttendTellOutput(
             loss=loss,
             logits=logits,
             attentions=alphas,
             gates=betas,
-            past_key_values=(
-                ShowAttendTellCache(hidden, cell, past_length + decoder_input_ids.shape[1]) if use_cache else None
-            ),
+            past_key_values=ShowAttendTellCache(hidden, cell, past_length + steps) if use_cache else None,
             cross_attentions=(alphas.unsqueeze(1),) if output_attentions else None,
             encoder_last_hidden_state=regions,
         )
@@ -398,6 +477,21 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
     def _reorder_cache(past_key_values: ShowAttendTellCache, beam_idx: torch.LongTensor) -> ShowAttendTellCache:
         return past_key_values.index_select(beam_idx.to(past_key_values.hidden.device))
 
+    def _expand_inputs_for_generation(
+        self,
+        expand_size: int = 1,
+        is_encoder_decoder: bool = False,
+        input_ids: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> tuple[torch.LongTensor | None, dict]:
+        # Beam search and `num_return_sequences` decode `expand_size` rows per image. transformers would repeat the
+        # encoder outputs for every row; ours stay one copy per image, which forward() shares between its rows.
+        encoder_outputs = kwargs.pop("encoder_outputs", None)
+        input_ids, kwargs = super()._expand_inputs_for_generation(expand_size, False, input_ids, **kwargs)
+        if encoder_outputs is not None:
+            kwargs["encoder_outputs"] = encoder_outputs
+        return input_ids, kwargs
+
     @torch.inference_mode()
     def generate(self, pixel_values: torch.FloatTensor | None = None, **kwargs):
         """transformers' `generate()`, plus `attention_maps` when `output_attentions` and `return_dict_in_generate`.
@@ -408,8 +502,8 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         """
         encoder_outputs = kwargs.get("encoder_outputs")
         if encoder_outputs is not None:
-            # A fresh object: generate() expands it per beam in place. The projection is computed here, once per
-            # image, rather than by forward() at every step for every beam.
+            # The projection is computed here, once per image, rather than by forward() at every step; in a fresh
+            # object, so that the caller's stays as it was.
             if isinstance(encoder_outputs, (tuple, list)):
                 encoder_outputs = ShowAttendTellEncoderOutput(*encoder_outputs)
             regions = encoder_outputs.last_hidden_state

@@ -388,7 +388,13 @@ def main(argv: list[str] | None = None) -> dict:
         # --------------------------------------------------------------------------------------------------------
         if eval_data is not None:
             metrics, predictions = caption_metrics(
-                accelerator, model, processor, eval_data, args.per_device_eval_batch_size, decoding
+                accelerator,
+                model,
+                processor,
+                eval_data,
+                args.per_device_eval_batch_size,
+                decoding,
+                features=feature_caches[1] if frozen else None,
             )
             metrics["loss"] = validation_loss(accelerator, model, eval_dataloader, frozen)
             model.train()

@@ -49,17 +49,24 @@ def validation_loss(accelerator, model, dataloader, frozen_encoder: bool) -> flo
 
 
 def caption_metrics(
-    accelerator, model, processor, dataset, batch_size: int, decoding: dict
+    accelerator, model, processor, dataset, batch_size: int, decoding: dict, features=None
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Caption every validation image (each process a share) and score against its references on the main process.
 
+    `features`: the validation images' cached backbone features (a `FeatureCache`, row `i` for image `i`) while the
+    encoder is frozen; captions are then decoded from them instead of running the CNN again.
     Returns `(metrics, predictions)` on every process (`predictions`: image id -> caption)."""
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.eval()
     image_ids = dataset["image_id"]
     with accelerator.split_between_processes(list(range(len(dataset)))) as shard:
-        images = dataset.select(shard)["image"] if shard else []
-        captions = generate_captions(unwrapped, processor, images, batch_size=batch_size, progress=False, **decoding)
+        if features is None:
+            images = dataset.select(shard)["image"] if shard else []
+            captions = generate_captions(
+                unwrapped, processor, images, batch_size=batch_size, progress=False, **decoding
+            )
+        else:
+            captions = captions_from_features(unwrapped, processor, features, shard, batch_size, decoding)
         local = list(zip([image_ids[index] for index in shard], captions, strict=True))
     predictions = dict(gather_object(local))
     result = [None]
@@ -70,4 +77,16 @@ def caption_metrics(
     return result[0], predictions
 
 
-__all__ = ["caption_metrics", "decoding_kwargs", "model_loss", "validation_loss"]
+def captions_from_features(
+    model, processor, features, indices: list[int], batch_size: int, decoding: dict
+) -> list[str]:
+    """Captions of the images at `indices`, generated from their cached backbone features."""
+    captions = []
+    for start in range(0, len(indices), batch_size):
+        regions = features[indices[start : start + batch_size]].to(model.device, model.dtype)
+        sequences = model.generate(encoder_outputs=ShowAttendTellEncoderOutput(last_hidden_state=regions), **decoding)
+        captions.extend(processor.batch_decode(sequences))
+    return captions
+
+
+__all__ = ["caption_metrics", "captions_from_features", "decoding_kwargs", "model_loss", "validation_loss"]

@@ -6,9 +6,12 @@ with different results.
 
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
 from datasets import Dataset, Image
+from transformers import GenerationMixin
 
 from benchmarks.baseline import TutorialDecoder, baseline_beam_search, baseline_greedy, baseline_training_loss
 from benchmarks.common import plant_length_unit
@@ -19,6 +22,7 @@ from show_attend_tell import (
     build_tokenizer,
 )
 from show_attend_tell import ShowAttendTellForConditionalGeneration as Model
+from show_attend_tell import modeling_show_attend_tell as modeling
 from tests.conftest import tiny_config
 from training.feature_cache import build_feature_cache
 from training.validation import model_loss
@@ -91,6 +95,55 @@ def test_stepwise_attention_with_recomputed_projection_matches_cached(model, reg
             scores, h, c, _ = decoder.step(regions, decoder_input_ids[:, step], h, c)
             logits.append(scores)
     torch.testing.assert_close(fast.logits, torch.stack(logits, 1), rtol=1e-5, atol=1e-5)
+
+
+def generate_with_attention(model: Model, regions: torch.Tensor, **kwargs):
+    with torch.inference_mode():
+        return model.generate(
+            encoder_outputs=ShowAttendTellEncoderOutput(last_hidden_state=regions),
+            max_new_tokens=MAX_NEW_TOKENS,
+            output_attentions=True,
+            return_dict_in_generate=True,
+            **kwargs,
+        )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"num_beams": 4, "num_return_sequences": 2, "length_penalty": 0.0},
+        {"do_sample": True, "num_return_sequences": 3, "top_k": 5},
+    ],
+)
+def test_encoder_outputs_shared_by_rows_equal_repeated_per_row(model, regions, options, monkeypatch):
+    seen_images = []
+    handle = model.attention.register_forward_pre_hook(lambda _, args: seen_images.append(args[0].shape[0]))
+    torch.manual_seed(4)
+    try:
+        shared = generate_with_attention(model, regions, **options)
+    finally:
+        handle.remove()
+    assert set(seen_images) == {NUM_IMAGES}  # one copy per image, although decoding runs several rows per image
+    # transformers' default: the encoder outputs repeated for every row (beam / returned sequence).
+    monkeypatch.setattr(
+        model, "_expand_inputs_for_generation", types.MethodType(GenerationMixin._expand_inputs_for_generation, model)
+    )
+    torch.manual_seed(4)
+    repeated = generate_with_attention(model, regions, **options)
+    assert torch.equal(shared.sequences, repeated.sequences)
+    torch.testing.assert_close(shared.attention_maps, repeated.attention_maps)
+
+
+def test_attention_energy_in_chunks_equals_all_at_once(model, regions, monkeypatch):
+    decoder_input_ids = torch.randint(4, VOCAB_SIZE, (NUM_IMAGES * 3, 4), generator=torch.Generator().manual_seed(5))
+    encoder_outputs = ShowAttendTellEncoderOutput(last_hidden_state=regions)
+    with torch.no_grad():
+        whole = model(encoder_outputs=encoder_outputs, decoder_input_ids=decoder_input_ids)
+        # One image (its 3 rows) per chunk instead of all 12 images at once.
+        monkeypatch.setattr(modeling, "CPU_ENERGY_CHUNK_ELEMENTS", 1)
+        chunked = model(encoder_outputs=encoder_outputs, decoder_input_ids=decoder_input_ids)
+    torch.testing.assert_close(chunked.logits, whole.logits)
+    torch.testing.assert_close(chunked.attentions, whole.attentions)
 
 
 def test_batched_greedy_equals_one_image_at_a_time_baseline(model, regions):

@@ -32,8 +32,23 @@ def test_forward_shapes_and_attention_rows_sum_to_one(tiny):
     assert out.logits.shape == (batch_size, steps, model.config.vocab_size)
     assert out.attentions.shape == (batch_size, steps, num_regions)
     assert out.gates.shape == (batch_size, steps)
-    torch.testing.assert_close(out.attentions.sum(-1), torch.ones(batch_size, steps))
+    # Each caption's steps attend with weights summing to 1; the padding after a caption ends is skipped (zeros).
+    valid = (batch["labels"] != -100).float()
+    assert 0 < valid.sum() < valid.numel()
+    torch.testing.assert_close(out.attentions.sum(-1), valid)
     assert torch.isfinite(out.loss) and out.loss > 0
+
+
+def test_skipping_padding_changes_nothing_on_caption_steps(tiny):
+    model, _, batch = tiny
+    packed = model(**batch)  # labels without a cache: each caption leaves the LSTM loop when it ends
+    full = model(**batch, use_cache=True)  # every row runs every step
+    assert packed.past_key_values is None and full.past_key_values is not None
+    valid = batch["labels"] != -100
+    for name in ("logits", "attentions", "gates"):
+        torch.testing.assert_close(getattr(packed, name)[valid], getattr(full, name)[valid], msg=name)
+        assert (getattr(packed, name)[~valid] == 0).all(), name
+    torch.testing.assert_close(packed.loss, full.loss)
 
 
 def test_loss_is_cross_entropy_plus_doubly_stochastic_term(tiny):
@@ -61,7 +76,8 @@ def test_teacher_forcing_equals_stepwise_decoding_with_cache(tiny):
         )
         past = out.past_key_values
         logits.append(out.logits)
-    torch.testing.assert_close(torch.cat(logits, 1), full.logits, rtol=1e-4, atol=1e-5)
+    valid = batch["labels"] != -100
+    torch.testing.assert_close(torch.cat(logits, 1)[valid], full.logits[valid], rtol=1e-4, atol=1e-5)
 
 
 def test_projection_is_computed_once_and_matches_recomputation(tiny):

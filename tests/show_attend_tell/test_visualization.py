@@ -21,17 +21,19 @@ from show_attend_tell.visualization import (
 from tests.conftest import make_tiny
 
 
-class OneRegionScore(nn.Module):
-    """Stands in for the attention's scoring layer: every region scores -inf except `region`, so alpha is one-hot."""
+class OneRegionAttention(nn.Module):
+    """Wraps the model's attention and replaces its weights by a one-hot `alpha` on `region` (context as computed)."""
 
-    def __init__(self, region: int):
+    def __init__(self, attention: nn.Module, region: int):
         super().__init__()
+        self.attention = attention
         self.region = region
 
-    def forward(self, energy: torch.Tensor) -> torch.Tensor:  # (batch, num_regions, attention_dim)
-        scores = torch.full(energy.shape[:-1] + (1,), float("-inf"), dtype=energy.dtype, device=energy.device)
-        scores[:, self.region] = 0.0
-        return scores
+    def forward(self, regions, projected_regions, hidden):
+        context, alpha, beta = self.attention(regions, projected_regions, hidden)
+        one_hot = torch.zeros_like(alpha)  # (rows, num_regions)
+        one_hot[:, self.region] = 1.0
+        return context, one_hot, beta
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def captions(coco_train_rows) -> list[str]:
 
 def forced_model(captions: list[str], image_size: int, region: int):
     model, processor = make_tiny(captions, image_size=image_size)
-    model.attention.score = OneRegionScore(region)
+    model.attention = OneRegionAttention(model.attention, region)
     return model, processor
 
 

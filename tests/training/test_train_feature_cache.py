@@ -9,8 +9,10 @@ import torch
 
 from tests.conftest import make_tiny
 from tests.training.train_utils import TINY_ARGS, read_json, read_weights, run_training
+from training.evaluate import generate_captions
 from training.feature_cache import FeatureCache, build_feature_cache
 from training.shapes import make_shapes_dataset
+from training.validation import captions_from_features
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +71,14 @@ def test_training_from_the_cache_equals_training_from_images(tmp_path):
     # Adam scales float round-off up to step size, so only that parameter is not comparable.
     for name in expected.keys() - {"attention.score.bias"}:
         torch.testing.assert_close(actual[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_validation_captions_from_the_cache_equal_captions_from_images(tmp_path, scenes):
+    model, processor = make_tiny([f"a {colour} circle" for colour in ("red", "green", "blue", "yellow")], seed=5)
+    cache = build_feature_cache(model, processor, scenes, tmp_path, dataset_fingerprint=scenes._fingerprint)
+    decoding = {"num_beams": 3, "max_new_tokens": 6}
+    indices = [9, 0, 4, 5, 2]
+    from_images = generate_captions(model, processor, scenes.select(indices)["image"], batch_size=2, **decoding)
+    from_cache = captions_from_features(model, processor, cache, indices, batch_size=2, decoding=decoding)
+    assert from_cache == from_images
+    assert len(set(from_cache)) > 1  # captions depend on the image, so a mixed-up row would show
