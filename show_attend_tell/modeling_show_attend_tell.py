@@ -418,8 +418,8 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             # Teacher forcing without a cache: sort by caption length and pack, so each row leaves the loop after its
             # last label (regions sorted to match; `pad_packed_sequence` restores the batch order with zero padding).
             valid = labels != -100  # (batch, steps)
-            lengths = (valid * torch.arange(1, steps + 1, device=labels.device)).amax(dim=1).clamp(min=1)
-            packed = pack_padded_sequence(embeddings, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            lengths = (valid * torch.arange(1, steps + 1, device=labels.device)).amax(dim=1).clamp(min=1).cpu()
+            packed = pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
             order = packed.sorted_indices
             state = (state[0][order], state[1][order])
             logits, alphas, betas, (hidden, cell) = self._decode(
@@ -429,7 +429,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             def unpack(values: torch.Tensor) -> torch.Tensor:  # (tokens, ...) -> (batch, steps, ...)
                 return pad_packed_sequence(packed._replace(data=values), batch_first=True, total_length=steps)[0]
 
-            packed_labels = pack_padded_sequence(labels, lengths.cpu(), batch_first=True, enforce_sorted=False).data
+            packed_labels = pack_padded_sequence(labels, lengths, batch_first=True, enforce_sorted=False).data
             alphas, betas = unpack(alphas), unpack(betas)
             loss = self._loss(logits, packed_labels, alphas, valid)
             logits = unpack(logits)

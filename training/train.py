@@ -359,14 +359,14 @@ def main(argv: list[str] | None = None) -> dict:
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad()
-            running_loss += loss.detach().float().item()
+            running_loss += loss.detach().float()  # a tensor: no device sync per batch, only when logging
             running_batches += 1
             if not accelerator.sync_gradients:
                 continue
             state.completed_steps += 1
             progress_bar.update(1)
             if state.completed_steps % args.logging_steps == 0:
-                logs = {"loss": running_loss / running_batches, "learning_rate": lr_scheduler.get_last_lr()[0]}
+                logs = {"loss": float(running_loss) / running_batches, "learning_rate": lr_scheduler.get_last_lr()[0]}
                 state.log_history.append({"step": state.completed_steps, "epoch": epoch, **logs})
                 progress_bar.set_postfix(loss=f"{logs['loss']:.3f}", epoch=epoch)
                 if args.with_tracking:
