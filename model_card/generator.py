@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor
+from show_attend_tell.export import declared_requirements
 
 logger = logging.getLogger(__name__)
 
@@ -324,6 +326,7 @@ def write_model_card(
         model_name=model_name,
         repo_id=repo_id or str(model_dir),
         revision=revision,
+        requirements=" ".join(shlex.quote(requirement) for requirement in declared_requirements()),
         config=config,
         grid=grid,
         num_parameters=f"{model.num_parameters():,}",

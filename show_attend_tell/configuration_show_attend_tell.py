@@ -2,7 +2,49 @@
 
 from __future__ import annotations
 
+import transformers
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 from transformers import PretrainedConfig
+
+# --------------------------------------------------------------------------------------------------------------------
+# transformers compatibility: the one place that knows how releases differ
+#
+# A saved folder carries this file and runs under whatever transformers its user has installed, so the supported range
+# is checked here, when the folder's code is imported (as transformers' own examples check their minimum version).
+# pyproject.toml declares the same range for the package; tests/test_compatibility.py keeps the two equal, and CI runs
+# the remote-code tests under the lowest, a middle and the newest release of the range.
+# --------------------------------------------------------------------------------------------------------------------
+
+TRANSFORMERS_REQUIREMENT = ">=5.0,<6"
+TRANSFORMERS_VERSION = Version(transformers.__version__)
+
+if not SpecifierSet(TRANSFORMERS_REQUIREMENT).contains(TRANSFORMERS_VERSION, prereleases=True):
+    raise ImportError(
+        f"Show-Attend-Tell models need transformers{TRANSFORMERS_REQUIREMENT}, but transformers "
+        f"{transformers.__version__} is installed. Install a supported release: "
+        f"pip install 'transformers{TRANSFORMERS_REQUIREMENT}'"
+    )
+
+# transformers 5.0 copies only a remote-code file's direct relative imports out of a local folder, so no file of a
+# saved folder imports another one that imports a third: each imports at most this configuration file, and the
+# configuration names the other classes by reference (`auto_map`, `custom_pipelines`) instead of importing them.
+
+# transformers 5.24 renamed the decoding state `past_key_values` to `cache`: in forward() keywords, in the field of
+# model outputs that generate() reads, and in the keyword that generate() passes back and beam search reorders.
+CACHE_NAME = "cache" if TRANSFORMERS_VERSION.release >= (5, 24) else "past_key_values"
+
+# --------------------------------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------------------------------
+
+MODEL_REFERENCE = "modeling_show_attend_tell.ShowAttendTellForConditionalGeneration"
+PIPELINE_TASK = "image-to-text"
+PIPELINE_SPEC = {
+    "impl": "pipeline_show_attend_tell.ShowAttendTellCaptioningPipeline",
+    "pt": ["AutoModelForImageTextToText"],
+    "type": "image",
+}
 
 
 class ShowAttendTellConfig(PretrainedConfig):
@@ -77,7 +119,11 @@ class ShowAttendTellConfig(PretrainedConfig):
         self.unk_token_id = unk_token_id
         kwargs.setdefault("is_encoder_decoder", True)
         kwargs.setdefault("decoder_start_token_id", bos_token_id)
+        # Saved folders load with AutoModelForImageTextToText and run as `pipeline(model=DIR, trust_remote_code=True)`
+        # (AutoConfig and AutoModel are added by `register_for_auto_class` when the folder is saved).
+        kwargs["auto_map"] = {"AutoModelForImageTextToText": MODEL_REFERENCE, **(kwargs.get("auto_map") or {})}
+        kwargs.setdefault("custom_pipelines", {PIPELINE_TASK: PIPELINE_SPEC})
         super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
 
 
-__all__ = ["ShowAttendTellConfig"]
+__all__ = ["CACHE_NAME", "TRANSFORMERS_REQUIREMENT", "ShowAttendTellConfig"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import importlib.metadata
 import json
 import os
 import shutil
@@ -12,17 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 # What the folder's remote code and handler.py import (installed next to transformers by Inference Endpoints).
-FOLDER_REQUIREMENTS = (
-    "torch>=2.4",
-    "transformers>=5.0,<6",
-    "tokenizers>=0.21",
-    "timm>=1.0",
-    "safetensors>=0.4",
-    "pillow>=10",
-    "numpy",
-    "requests",
-)
+FOLDER_PACKAGES = ("torch", "transformers", "tokenizers", "timm", "safetensors", "pillow", "numpy", "requests")
 REQUIRED_FILES = (
     "config.json",
     "generation_config.json",
@@ -51,6 +46,17 @@ IGNORED_PATTERNS = (
     "*.pyc",
     ".cache/*",
 )
+
+
+def declared_requirements(names: Sequence[str] = FOLDER_PACKAGES) -> list[str]:
+    """`names` with the version ranges that the package declares for them in pyproject.toml (read from the installed
+    package's metadata, the one source of dependency ranges); a name the package does not declare stays bare."""
+    declared = {}
+    for line in importlib.metadata.requires("show-attend-tell") or []:
+        requirement = Requirement(line)
+        if requirement.marker is None:  # extras ([dev], [demo]) carry a marker
+            declared[canonicalize_name(requirement.name)] = str(requirement)
+    return [declared.get(canonicalize_name(name), name) for name in names]
 
 
 def _class_defined(module_file: Path, class_name: str) -> bool:
@@ -161,7 +167,7 @@ def export_model_folder(
     if pickles:  # before the slow card generation
         raise ValueError(f"{folder} holds pickle-based files {pickles}; publish safetensors only (delete or move them)")
     shutil.copyfile(HANDLER_PATH, folder / "handler.py")
-    (folder / "requirements.txt").write_text("\n".join(FOLDER_REQUIREMENTS) + "\n", encoding="utf-8")
+    (folder / "requirements.txt").write_text("\n".join(declared_requirements()) + "\n", encoding="utf-8")
     write_model_card(folder, metrics_path=metrics_path, figures=figures, **card_kwargs)
     problems = check_model_folder(folder)
     if problems:
@@ -169,4 +175,12 @@ def export_model_folder(
     return folder
 
 
-__all__ = ["FORBIDDEN_PATTERNS", "IGNORED_PATTERNS", "check_model_folder", "export_model_folder", "forbidden_files"]
+__all__ = [
+    "FOLDER_PACKAGES",
+    "FORBIDDEN_PATTERNS",
+    "IGNORED_PATTERNS",
+    "check_model_folder",
+    "declared_requirements",
+    "export_model_folder",
+    "forbidden_files",
+]

@@ -8,8 +8,10 @@ Read top to bottom:
 2. `ShowAttendTellAttention`: additive soft attention `alpha = softmax(w^T tanh(W_a a + W_h h))` with the gate
    `beta = sigmoid(f_beta(h))` (paper section 4.2.1).
 3. `ShowAttendTellForConditionalGeneration`: the LSTM decoder. One loop (`_decode`) serves teacher forcing in
-   training and single steps in `generate()`; the LSTM state travels between steps as `past_key_values`
-   (`ShowAttendTellCache`), which beam search reorders with `_reorder_cache`.
+   training and single steps in `generate()`; the LSTM state travels between steps as a `ShowAttendTellCache`,
+   which beam search reorders. transformers names that state `cache` from release 5.24 on and `past_key_values`
+   before; `CACHE_NAME` (in the configuration file, with every other release difference) picks the name, and
+   `forward()` accepts both.
 
 Fast paths (measured in benchmarks/, checked against the plain computation in tests/benchmarks/):
 - The region features and their projection stay one copy per image in `generate()`: the `copies` rows of an image
@@ -31,8 +33,10 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_show_attend_tell import ShowAttendTellConfig
-from .pipeline_show_attend_tell import PIPELINE_SPEC, PIPELINE_TASK
+from .configuration_show_attend_tell import CACHE_NAME, ShowAttendTellConfig
+
+# Imported so that `save_pretrained` copies it: the saved config's `custom_pipelines` names this pipeline.
+from .pipeline_show_attend_tell import ShowAttendTellCaptioningPipeline  # noqa: F401
 
 # --------------------------------------------------------------------------------------------------------------------
 # Outputs
@@ -67,8 +71,9 @@ class ShowAttendTellOutput(ModelOutput):
             Soft attention weights `alpha` of every step; each row sums to 1 (zeros at skipped padding steps).
         gates (`torch.FloatTensor` of shape `(batch_size, steps)`):
             The gating scalar `beta` of every step.
-        past_key_values (`ShowAttendTellCache`, *optional*, returned when `use_cache=True`):
-            LSTM state after the last step, to continue decoding.
+        cache (`ShowAttendTellCache`, *optional*, returned when `use_cache=True`):
+            LSTM state after the last step, to continue decoding. Named `past_key_values` under transformers < 5.24;
+            `outputs.cache` and `outputs.past_key_values` both read it under every supported release.
         cross_attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
             `attentions` in the layout of transformers' encoder-decoder models, one tensor of shape
             `(batch_size, 1, steps, num_regions)`; `generate()` collects these.
@@ -82,7 +87,15 @@ class ShowAttendTellOutput(ModelOutput):
     logits: torch.FloatTensor | None = None
     attentions: torch.FloatTensor | None = None
     gates: torch.FloatTensor | None = None
-    past_key_values: ShowAttendTellCache | None = None
+    if CACHE_NAME == "cache":
+        cache: ShowAttendTellCache | None = None  # `outputs.past_key_values` is transformers' alias of it
+    else:
+        past_key_values: ShowAttendTellCache | None = None
+
+        @property
+        def cache(self) -> ShowAttendTellCache | None:
+            return self.past_key_values
+
     cross_attentions: tuple[torch.FloatTensor, ...] | None = None
     decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
     encoder_last_hidden_state: torch.FloatTensor | None = None
@@ -90,7 +103,11 @@ class ShowAttendTellOutput(ModelOutput):
 
 class ShowAttendTellCache:
     """LSTM state carried between `generate()` steps: `hidden` and `cell` of shape `(rows, decoder_dim)`, one row per
-    sequence being decoded (`batch_size * num_beams` in beam search)."""
+    sequence being decoded (`batch_size * num_beams` in beam search).
+
+    It offers the part of transformers' `Cache` interface that generation uses (`get_seq_length`, `reorder_cache`)
+    without subclassing `Cache`, whose layer machinery is built for key/value tensors and changes between releases.
+    """
 
     def __init__(self, hidden: torch.Tensor, cell: torch.Tensor, seq_length: int):
         self.hidden = hidden
@@ -100,8 +117,10 @@ class ShowAttendTellCache:
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.seq_length
 
-    def index_select(self, index: torch.LongTensor) -> ShowAttendTellCache:
-        return ShowAttendTellCache(self.hidden[index], self.cell[index], self.seq_length)
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        """Keep the rows that beam search continues (in place, as `Cache.reorder_cache`)."""
+        beam_idx = beam_idx.to(self.hidden.device)
+        self.hidden, self.cell = self.hidden[beam_idx], self.cell[beam_idx]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -244,9 +263,6 @@ class ShowAttendTellPreTrainedModel(PreTrainedModel):
                     init.zeros_(param)
 
 
-_CLASS_REF = "modeling_show_attend_tell.ShowAttendTellForConditionalGeneration"
-
-
 class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, GenerationMixin):
     """Show, Attend and Tell: encoder, soft attention and LSTM decoder, with transformers' `generate()`.
 
@@ -270,12 +286,6 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             self.lm_head = nn.Linear(config.embed_dim, config.vocab_size)  # L_o
         else:
             self.lm_head = nn.Linear(config.decoder_dim, config.vocab_size)
-        # Saved folders load with AutoModelForImageTextToText and run as `pipeline(model=DIR, trust_remote_code=True)`.
-        config.auto_map = {
-            **(getattr(config, "auto_map", None) or {}),
-            "AutoModelForImageTextToText": _CLASS_REF,
-        }
-        config.custom_pipelines = {PIPELINE_TASK: PIPELINE_SPEC}
         self.post_init()
         self.generation_config.max_new_tokens = self.generation_config.max_new_tokens or 30
 
@@ -358,11 +368,12 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         pixel_values: torch.FloatTensor | None = None,
         decoder_input_ids: torch.LongTensor | None = None,
         labels: torch.LongTensor | None = None,
-        encoder_outputs: ShowAttendTellEncoderOutput | tuple | None = None,
-        past_key_values: ShowAttendTellCache | None = None,
+        encoder_outputs: ModelOutput | tuple | None = None,
+        cache: ShowAttendTellCache | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        past_key_values: ShowAttendTellCache | None = None,
         **kwargs,
     ) -> ShowAttendTellOutput:
         r"""
@@ -375,23 +386,29 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         labels (`torch.LongTensor` of shape `(batch_size, steps)`, *optional*):
             Target words ending with `eos`, padding set to -100. Unless `use_cache=True`, steps after a row's last
             label are skipped: their logits and attentions come back as zeros.
-        encoder_outputs (`ShowAttendTellEncoderOutput` or tuple, *optional*):
-            Precomputed region features (`last_hidden_state`, and optionally `projected_regions`).
-        past_key_values (`ShowAttendTellCache`, *optional*):
+        encoder_outputs (`ShowAttendTellEncoderOutput`, tuple or `ModelOutput`, *optional*):
+            Precomputed region features (`last_hidden_state`, and optionally `projected_regions`); any `ModelOutput`
+            with a `last_hidden_state`, such as `BaseModelOutput`, works.
+        cache (`ShowAttendTellCache`, *optional*):
             LSTM state to continue from; the state is initialised from the mean region feature when omitted.
         use_cache (`bool`, *optional*):
-            Return the LSTM state as `past_key_values`. Defaults to `True` in eval mode without `labels`.
+            Return the LSTM state as `cache`. Defaults to `True` in eval mode without `labels`.
+        past_key_values (`ShowAttendTellCache`, *optional*):
+            The name of `cache` before transformers 5.24; either name works under every supported release.
         """
+        if past_key_values is not None:
+            if cache is not None:
+                raise ValueError("Pass the LSTM state as `cache` or as `past_key_values`, not both.")
+            cache = past_key_values
+        if cache is not None and not isinstance(cache, ShowAttendTellCache):
+            raise TypeError(f"`cache` must be the ShowAttendTellCache of an earlier call, not {type(cache).__name__}")
         if encoder_outputs is None:
             if pixel_values is None:
                 raise ValueError("Pass either `pixel_values` or `encoder_outputs`.")
             encoder_outputs = self.encoder(pixel_values)
-        elif isinstance(encoder_outputs, (tuple, list)):
-            encoder_outputs = ShowAttendTellEncoderOutput(*encoder_outputs)
+        encoder_outputs = self._region_features(encoder_outputs)
         regions = encoder_outputs.last_hidden_state  # (images, num_regions, encoder_dim)
-        projected_regions = encoder_outputs.projected_regions
-        if projected_regions is None:
-            projected_regions = self.encoder.region_projection(regions)  # (images, num_regions, attention_dim)
+        projected_regions = encoder_outputs.projected_regions  # (images, num_regions, attention_dim)
 
         if decoder_input_ids is None:
             if labels is None:
@@ -405,12 +422,12 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         if labels is not None and labels.shape != decoder_input_ids.shape:
             raise ValueError(f"labels has shape {tuple(labels.shape)}, decoder inputs {tuple(decoder_input_ids.shape)}")
         copies = rows // regions.shape[0]
-        if past_key_values is None:
+        if cache is None:
             state = self._initial_state(regions, copies)
             past_length = 0
         else:
-            state = (past_key_values.hidden, past_key_values.cell)
-            past_length = past_key_values.get_seq_length()
+            state = (cache.hidden, cache.cell)
+            past_length = cache.get_seq_length()
         use_cache = use_cache if use_cache is not None else (labels is None and not self.training)
 
         embeddings = self.embed_tokens(decoder_input_ids)  # (rows, steps, embed_dim)
@@ -452,10 +469,27 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             logits=logits,
             attentions=alphas,
             gates=betas,
-            past_key_values=ShowAttendTellCache(hidden, cell, past_length + steps) if use_cache else None,
             cross_attentions=(alphas.unsqueeze(1),) if output_attentions else None,
             encoder_last_hidden_state=regions,
+            **{CACHE_NAME: ShowAttendTellCache(hidden, cell, past_length + steps) if use_cache else None},
         )
+
+    def _region_features(self, encoder_outputs: ModelOutput | tuple | list) -> ShowAttendTellEncoderOutput:
+        """Region features and their attention projection, from our encoder's output, a tuple, or any `ModelOutput`
+        with `last_hidden_state` (such as `BaseModelOutput`). The projection is computed only when missing; the
+        caller's object is left as it was."""
+        if isinstance(encoder_outputs, (tuple, list)):
+            encoder_outputs = ShowAttendTellEncoderOutput(*encoder_outputs)
+        regions = encoder_outputs.get("last_hidden_state")
+        if not isinstance(regions, torch.Tensor) or regions.dim() != 3:
+            raise ValueError(
+                "encoder_outputs.last_hidden_state must be a tensor of shape (batch_size, num_regions, encoder_dim), "
+                f"got {type(regions).__name__}{tuple(regions.shape) if isinstance(regions, torch.Tensor) else ''}"
+            )
+        projected = encoder_outputs.get("projected_regions")
+        if projected is None:
+            projected = self.encoder.region_projection(regions)
+        return ShowAttendTellEncoderOutput(last_hidden_state=regions, projected_regions=projected)
 
     def _shift_right(self, labels: torch.LongTensor) -> torch.LongTensor:
         # (batch, steps) -> (batch, steps): [w1, ..., wn, eos] -> [bos, w1, ..., wn]; -100 becomes padding
@@ -473,9 +507,25 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         # The state is an LSTM's (h, c), not key/value tensors: the model creates its own cache.
         return False
 
-    @staticmethod
-    def _reorder_cache(past_key_values: ShowAttendTellCache, beam_idx: torch.LongTensor) -> ShowAttendTellCache:
-        return past_key_values.index_select(beam_idx.to(past_key_values.hidden.device))
+    def prepare_inputs_for_generation(
+        self,
+        input_ids: torch.LongTensor,
+        encoder_outputs: ShowAttendTellEncoderOutput | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        **model_kwargs,
+    ) -> dict:
+        """The inputs of one decoding step. Once there is an LSTM state, it stands for every earlier token, so only
+        the newest token is fed. (Overriding this documented hook keeps our decoding independent of how each
+        transformers release slices inputs for key/value caches.)"""
+        cache = model_kwargs.get(CACHE_NAME)
+        return {
+            "decoder_input_ids": input_ids if cache is None else input_ids[:, -1:],  # (rows, steps) or (rows, 1)
+            "encoder_outputs": encoder_outputs,
+            "cache": cache,
+            "use_cache": use_cache,
+            "output_attentions": output_attentions,
+        }
 
     def _expand_inputs_for_generation(
         self,
@@ -500,18 +550,9 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         produce token `t + 1` of `sequences` (the token after `decoder_start_token_id`); rows past a sequence's end
         are zero.
         """
-        encoder_outputs = kwargs.get("encoder_outputs")
-        if encoder_outputs is not None:
-            # The projection is computed here, once per image, rather than by forward() at every step; in a fresh
-            # object, so that the caller's stays as it was.
-            if isinstance(encoder_outputs, (tuple, list)):
-                encoder_outputs = ShowAttendTellEncoderOutput(*encoder_outputs)
-            regions = encoder_outputs.last_hidden_state
-            projected = encoder_outputs.projected_regions
-            kwargs["encoder_outputs"] = ShowAttendTellEncoderOutput(
-                last_hidden_state=regions,
-                projected_regions=self.encoder.region_projection(regions) if projected is None else projected,
-            )
+        if kwargs.get("encoder_outputs") is not None:
+            # The projection is computed here, once per image, rather than by forward() at every step.
+            kwargs["encoder_outputs"] = self._region_features(kwargs["encoder_outputs"])
         outputs = super().generate(pixel_values, **kwargs)
         if isinstance(outputs, torch.Tensor) or getattr(outputs, "cross_attentions", None) is None:
             return outputs

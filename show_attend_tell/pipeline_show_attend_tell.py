@@ -1,7 +1,7 @@
 """A custom `transformers` pipeline: `pipeline(model=DIR, trust_remote_code=True)(images)`.
 
 transformers 5 removed the built-in "image-to-text" pipeline; saved Show-Attend-Tell folders register this class
-under that task name in `config.custom_pipelines`.
+under that task name in `config.custom_pipelines` (set by the configuration, `PIPELINE_SPEC`).
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from transformers import Pipeline
-
-from .processing_show_attend_tell import load_image
 
 
 class ShowAttendTellCaptioningPipeline(Pipeline):
@@ -29,7 +27,7 @@ class ShowAttendTellCaptioningPipeline(Pipeline):
         return preprocess_params, {"generate_kwargs": generate_kwargs}, {}
 
     def preprocess(self, image: Any, timeout: float = 10.0) -> dict:
-        pixel_values = self.processor(images=load_image(image, timeout=timeout))["pixel_values"]
+        pixel_values = self.processor(images=image, timeout=timeout)["pixel_values"]  # the processor loads the image
         return {"pixel_values": pixel_values.to(self.model.dtype)}
 
     def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None) -> dict:
@@ -39,11 +37,4 @@ class ShowAttendTellCaptioningPipeline(Pipeline):
         return [{"generated_text": text} for text in self.processor.batch_decode(model_outputs["sequences"])]
 
 
-PIPELINE_TASK = "image-to-text"
-PIPELINE_SPEC = {
-    "impl": "pipeline_show_attend_tell.ShowAttendTellCaptioningPipeline",
-    "pt": ["AutoModelForImageTextToText"],
-    "type": "image",
-}
-
-__all__ = ["PIPELINE_SPEC", "PIPELINE_TASK", "ShowAttendTellCaptioningPipeline"]
+__all__ = ["ShowAttendTellCaptioningPipeline"]

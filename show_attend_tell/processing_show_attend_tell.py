@@ -193,15 +193,17 @@ class ShowAttendTellProcessor(ProcessorMixin):
         text: str | list[str] | None = None,
         max_length: int | None = None,
         return_tensors: str = "pt",
+        timeout: float = 10.0,
         **kwargs,
     ) -> BatchFeature:
-        """`images`: one or a list of paths, URLs, bytes, arrays or PIL images. `text`: one caption per image."""
+        """`images`: one or a list of paths, URLs, bytes, arrays or PIL images (`load_image`; `timeout` in seconds for
+        URLs). `text`: one caption per image."""
         if images is None and text is None:
             raise ValueError("Pass `images`, `text`, or both")
         data = {}
         if images is not None:
             images = images if isinstance(images, (list, tuple)) else [images]
-            pixel_values = self.image_processor([load_image(image) for image in images], return_tensors="pt")
+            pixel_values = self.image_processor([load_image(image, timeout) for image in images], return_tensors="pt")
             data["pixel_values"] = pixel_values["pixel_values"]
         if text is not None:
             data["labels"] = self.encode_captions(validate_captions(text, where="text"), max_length=max_length)

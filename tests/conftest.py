@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 COCO_MINI = SHARED_DATA / "coco-mini"
 FLICKR8K_MINI = SHARED_DATA / "flickr8k-mini"
+
+# The interpreter of the "fresh process" that loads saved folders with remote code only. CI's compatibility leg points
+# it at a virtual environment with another transformers release, so folders saved here are loaded under that release.
+REMOTE_CODE_PYTHON = os.environ.get("SAT_REMOTE_CODE_PYTHON") or sys.executable
 
 # Tiny models gain nothing from intra-op threads, and spinning OpenMP threads slow tiny ops down badly when the
 # two cores are shared; subprocesses started by tests inherit the setting.

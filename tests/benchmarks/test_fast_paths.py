@@ -6,12 +6,9 @@ with different results.
 
 from __future__ import annotations
 
-import types
-
 import pytest
 import torch
 from datasets import Dataset, Image
-from transformers import GenerationMixin
 
 from benchmarks.baseline import TutorialDecoder, baseline_beam_search, baseline_greedy, baseline_training_loss
 from benchmarks.common import plant_length_unit
@@ -125,9 +122,8 @@ def test_encoder_outputs_shared_by_rows_equal_repeated_per_row(model, regions, o
         handle.remove()
     assert set(seen_images) == {NUM_IMAGES}  # one copy per image, although decoding runs several rows per image
     # transformers' default: the encoder outputs repeated for every row (beam / returned sequence).
-    monkeypatch.setattr(
-        model, "_expand_inputs_for_generation", types.MethodType(GenerationMixin._expand_inputs_for_generation, model)
-    )
+    # (through super(): a static method in early 5.x releases, a method in later ones)
+    monkeypatch.setattr(model, "_expand_inputs_for_generation", super(Model, model)._expand_inputs_for_generation)
     torch.manual_seed(4)
     repeated = generate_with_attention(model, regions, **options)
     assert torch.equal(shared.sequences, repeated.sequences)

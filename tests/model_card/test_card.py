@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from huggingface_hub import ModelCard
 from PIL import Image
 
 from model_card.generator import HANDLER_PATH, Photo, write_model_card
-from show_attend_tell.export import check_model_folder, export_model_folder
+from show_attend_tell.export import check_model_folder, declared_requirements, export_model_folder
 
 METRICS = {
     "dataset": "../shared/data/coco-mini",
@@ -151,8 +152,9 @@ def test_check_model_folder_reports_what_is_missing(model_folder, tmp_path):
     assert check_model_folder(model_folder) == []
     assert (model_folder / "handler.py").read_text() == HANDLER_PATH.read_text()
     requirements = (model_folder / "requirements.txt").read_text().split()
-    assert any(line.startswith("transformers") for line in requirements)
-    assert any(line.startswith("timm") for line in requirements)
+    assert requirements == declared_requirements()  # the ranges of pyproject.toml (tests/test_compatibility.py)
+    install_line = "pip install " + " ".join(shlex.quote(line) for line in requirements)
+    assert install_line in (model_folder / "README.md").read_text()
 
     (model_folder / "optimizer.pt").write_bytes(b"\x80\x04pickle")
     with pytest.raises(ValueError, match=r"pickle-based files \['optimizer.pt'\]"):

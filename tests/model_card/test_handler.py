@@ -8,9 +8,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
+
+import pytest
 
 from model_card.generator import HANDLER_PATH
+from tests.conftest import REMOTE_CODE_PYTHON
+
+pytestmark = pytest.mark.remote_code
 
 SCRIPT = r"""
 import base64, json, sys
@@ -61,7 +65,7 @@ def test_handler_standalone(memorised_model_dir, memorised, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     photos = [str(row["path"]) for row in memorised]
     process = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(folder), *photos], capture_output=True, text=True, env=env, timeout=300
+        [REMOTE_CODE_PYTHON, "-c", SCRIPT, str(folder), *photos], capture_output=True, text=True, env=env, timeout=300
     )
     assert process.returncode == 0, process.stderr[-3000:]
     report = json.loads(process.stdout.strip().splitlines()[-1])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers.modeling_outputs import BaseModelOutput
 
-from show_attend_tell import ShowAttendTellEncoderOutput, load_image
+from show_attend_tell import ShowAttendTellCache, ShowAttendTellEncoderOutput, load_image
 from tests.conftest import make_tiny
 
 CAPTIONS = [
@@ -43,7 +44,7 @@ def test_skipping_padding_changes_nothing_on_caption_steps(tiny):
     model, _, batch = tiny
     packed = model(**batch)  # labels without a cache: each caption leaves the LSTM loop when it ends
     full = model(**batch, use_cache=True)  # every row runs every step
-    assert packed.past_key_values is None and full.past_key_values is not None
+    assert packed.cache is None and isinstance(full.cache, ShowAttendTellCache)
     valid = batch["labels"] != -100
     for name in ("logits", "attentions", "gates"):
         torch.testing.assert_close(getattr(packed, name)[valid], getattr(full, name)[valid], msg=name)
@@ -61,7 +62,9 @@ def test_loss_is_cross_entropy_plus_doubly_stochastic_term(tiny):
     torch.testing.assert_close(out.loss, word_loss + model.config.alpha_c * regulariser)
 
 
-def test_teacher_forcing_equals_stepwise_decoding_with_cache(tiny):
+@pytest.mark.parametrize("state_keyword", ["cache", "past_key_values"])
+def test_teacher_forcing_equals_stepwise_decoding_with_cache(tiny, state_keyword):
+    # transformers 5.24 renamed `past_key_values` to `cache`: callers may use either name under every release.
     model, _, batch = tiny
     full = model(**batch)
     decoder_input_ids = model._shift_right(batch["labels"])
@@ -71,10 +74,11 @@ def test_teacher_forcing_equals_stepwise_decoding_with_cache(tiny):
         out = model(
             encoder_outputs=encoder_outputs,
             decoder_input_ids=decoder_input_ids[:, step : step + 1],
-            past_key_values=past,
             use_cache=True,
+            **{state_keyword: past},
         )
-        past = out.past_key_values
+        past = getattr(out, state_keyword)
+        assert past is out.cache and past.get_seq_length() == step + 1
         logits.append(out.logits)
     valid = batch["labels"] != -100
     torch.testing.assert_close(torch.cat(logits, 1)[valid], full.logits[valid], rtol=1e-4, atol=1e-5)
@@ -97,6 +101,40 @@ def test_projection_is_computed_once_and_matches_recomputation(tiny):
     assert len(calls) == 1  # once per batch of images, not per step or per beam
 
 
+def test_cache_keywords_are_checked(tiny):
+    model, _, batch = tiny
+    encoder_outputs = model.encoder(batch["pixel_values"])
+    first = model(encoder_outputs=encoder_outputs, decoder_input_ids=batch["labels"][:, :1].clamp(min=0))
+    with pytest.raises(ValueError, match="`cache` or as `past_key_values`, not both"):
+        model(
+            encoder_outputs=encoder_outputs,
+            decoder_input_ids=batch["labels"][:, 1:2],
+            cache=first.cache,
+            past_key_values=first.cache,
+        )
+    with pytest.raises(TypeError, match="ShowAttendTellCache of an earlier call, not tuple"):
+        model(encoder_outputs=encoder_outputs, decoder_input_ids=batch["labels"][:, 1:2], cache=(1, 2))
+
+
+def test_standard_base_model_output_works_as_encoder_outputs(tiny):
+    # A plain `BaseModelOutput(last_hidden_state=...)` (no `projected_regions`) is accepted by forward() and generate().
+    model, _, batch = tiny
+    ours = model.encoder(batch["pixel_values"])
+    standard = BaseModelOutput(last_hidden_state=ours.last_hidden_state)
+    torch.testing.assert_close(
+        model(encoder_outputs=standard, labels=batch["labels"]).logits,
+        model(encoder_outputs=ours, labels=batch["labels"]).logits,
+    )
+    settings = dict(num_beams=3, max_new_tokens=6, output_attentions=True, return_dict_in_generate=True)
+    from_standard = model.generate(encoder_outputs=standard, **settings)
+    from_pixels = model.generate(batch["pixel_values"], **settings)
+    assert torch.equal(from_standard.sequences, from_pixels.sequences)
+    torch.testing.assert_close(from_standard.attention_maps, from_pixels.attention_maps)
+    assert list(standard.keys()) == ["last_hidden_state"]  # the caller's object is left as it was
+    with pytest.raises(ValueError, match=r"last_hidden_state must be a tensor of shape \(batch_size, num_regions"):
+        model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=ours.last_hidden_state[0]))
+
+
 def manual_greedy(model, pixel_values, max_new_tokens):
     """Step-by-step argmax decoding written against forward(), independent of GenerationMixin."""
     encoder_outputs = model.encoder(pixel_values)
@@ -104,8 +142,8 @@ def manual_greedy(model, pixel_values, max_new_tokens):
     finished = torch.zeros(pixel_values.shape[0], dtype=torch.bool)
     past = None
     for _ in range(max_new_tokens):
-        out = model(encoder_outputs=encoder_outputs, decoder_input_ids=tokens[:, -1:], past_key_values=past)
-        past = out.past_key_values
+        out = model(encoder_outputs=encoder_outputs, decoder_input_ids=tokens[:, -1:], cache=past)
+        past = out.cache
         next_token = out.logits[:, -1].argmax(-1)
         next_token = next_token.masked_fill(finished, model.config.pad_token_id)
         tokens = torch.cat([tokens, next_token[:, None]], 1)

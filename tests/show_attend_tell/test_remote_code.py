@@ -1,27 +1,39 @@
-"""A saved folder loads in a fresh process where `import show_attend_tell` is impossible (remote code only)."""
+"""A saved folder loads in a fresh process where `import show_attend_tell` is impossible (remote code only), and
+generates there exactly what the package generates in this process: greedy, beam search with attention maps, seeded
+sampling and the pipeline. CI runs these tests once more with the fresh process under the lowest, a middle and the
+newest supported transformers release (`SAT_REMOTE_CODE_PYTHON`, see .ci/run)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import textwrap
 
+import pytest
 import torch
 from transformers import AutoImageProcessor, AutoTokenizer
 
 from show_attend_tell import load_image
-from tests.conftest import make_tiny
+from tests.conftest import REMOTE_CODE_PYTHON, make_tiny
+
+pytestmark = pytest.mark.remote_code
+
+# Every way of decoding the tests compare; each runs in this process and in the fresh one.
+DECODINGS = {
+    "greedy": dict(max_new_tokens=8),
+    "beam": dict(num_beams=3, max_new_tokens=8),
+    "sample": dict(do_sample=True, top_k=0, top_p=1.0, temperature=1.0, max_new_tokens=8),
+}
 
 FRESH_PROCESS = textwrap.dedent(
     """
     import json, sys
     sys.modules["show_attend_tell"] = None  # any import of the package now fails
-    import torch
+    import torch, transformers
     from transformers import AutoModel, AutoModelForImageTextToText, AutoProcessor, pipeline
 
-    folder, images = sys.argv[1], sys.argv[2:]
+    folder, decodings, images = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
     try:
         import show_attend_tell  # noqa: F401
         raise SystemExit("show_attend_tell must not be importable here")
@@ -29,25 +41,39 @@ FRESH_PROCESS = textwrap.dedent(
         pass
     model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
     assert type(AutoModelForImageTextToText.from_pretrained(folder, trust_remote_code=True)) is type(model)
-    assert "show_attend_tell" not in type(model).__module__.split(".")[0]
     processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
     batch = processor(images=images, text=["a man"] * len(images))
     with torch.no_grad():
         logits = model(**batch).logits
-    sequences = model.generate(batch["pixel_values"], num_beams=3, max_new_tokens=8)
+    generated = {}
+    for name, settings in decodings.items():
+        torch.manual_seed(0)
+        out = model.generate(batch["pixel_values"], output_attentions=True, return_dict_in_generate=True, **settings)
+        generated[name] = {"captions": processor.batch_decode(out.sequences), "maps": out.attention_maps.tolist()}
     captioner = pipeline(model=folder, trust_remote_code=True)
-    piped = captioner(images, num_beams=3, max_new_tokens=8)
-    single = captioner(images[0], num_beams=3, max_new_tokens=8)
+    piped = captioner(images, **decodings["beam"])
+    single = captioner(images[0], **decodings["beam"])
     print(json.dumps({
+        "transformers": transformers.__version__,
         "module": type(model).__module__,
         "logits": logits.flatten()[:50].tolist(),
         "logits_sum": logits.sum().item(),
-        "captions": processor.batch_decode(sequences),
+        "generated": generated,
         "pipeline": [result[0]["generated_text"] for result in piped],
         "pipeline_single": single[0]["generated_text"],
     }))
     """
 )
+
+
+def run_fresh_process(script: str, *args: str, tmp_path) -> dict:
+    """Run `script` in a new `REMOTE_CODE_PYTHON` process, offline, and return the JSON of its last output line."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PYTHONPATH": ""}
+    result = subprocess.run(
+        [REMOTE_CODE_PYTHON, "-c", script, *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_saved_folder_loads_with_remote_code_only(tmp_path, coco_train_rows):
@@ -73,25 +99,23 @@ def test_saved_folder_loads_with_remote_code_only(tmp_path, coco_train_rows):
     batch = processor(images=images, text=["a man"] * 3)
     with torch.no_grad():
         logits = model(**batch).logits
-    expected_captions = processor.batch_decode(model.generate(batch["pixel_values"], num_beams=3, max_new_tokens=8))
+    expected = {}
+    for name, settings in DECODINGS.items():
+        torch.manual_seed(0)
+        out = model.generate(batch["pixel_values"], output_attentions=True, return_dict_in_generate=True, **settings)
+        expected[name] = {"captions": processor.batch_decode(out.sequences), "maps": out.attention_maps}
+    assert len(set(expected["sample"]["captions"])) > 1  # sampling really sampled
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PYTHONPATH": ""}
-    result = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, str(folder), *images],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    loaded = run_fresh_process(FRESH_PROCESS, str(folder), json.dumps(DECODINGS), *images, tmp_path=tmp_path)
     assert loaded["module"].startswith("transformers_modules")
     torch.testing.assert_close(torch.tensor(loaded["logits"]), logits.flatten()[:50], rtol=1e-5, atol=1e-5)
     assert abs(loaded["logits_sum"] - logits.sum().item()) < 1e-2
-    assert loaded["captions"] == expected_captions
-    assert loaded["pipeline"] == expected_captions
-    assert loaded["pipeline_single"] == expected_captions[0]
+    for name in DECODINGS:
+        assert loaded["generated"][name]["captions"] == expected[name]["captions"], (name, loaded["transformers"])
+        maps = torch.tensor(loaded["generated"][name]["maps"])
+        torch.testing.assert_close(maps, expected[name]["maps"], rtol=1e-4, atol=1e-5, msg=name)
+    assert loaded["pipeline"] == expected["beam"]["captions"]
+    assert loaded["pipeline_single"] == expected["beam"]["captions"][0]
 
 
 def test_pipeline_in_process_accepts_paths_and_pil(tiny_model_dir, coco_train_rows):
