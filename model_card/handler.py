@@ -6,42 +6,49 @@ Copied into the model folder on export. It needs only `transformers` and the fol
 Request:  {"inputs": <image bytes | base64 string | data URL | http(s) URL | PIL image>, "parameters": {...}}
           `inputs` may also be a list of images. `parameters` go to `model.generate()` (num_beams, max_new_tokens, ...).
 Response: [{"generated_text": "..."}] with one entry per image (per returned sequence with num_return_sequences).
+
+The handler serves the public: it never opens a file of the server (a string is an http(s) URL, a data URL or base64,
+nothing else), and every parameter is checked against a type and a range before it reaches `generate()`.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
 import torch
 from transformers import AutoModel, AutoProcessor
 
-ALLOWED_PARAMETERS = {
-    "num_beams": int,
-    "max_new_tokens": int,
-    "min_new_tokens": int,
-    "length_penalty": float,
-    "num_return_sequences": int,
-    "no_repeat_ngram_size": int,
-    "repetition_penalty": float,
-    "do_sample": bool,
-    "temperature": float,
-    "top_k": int,
-    "top_p": float,
-    "early_stopping": bool,
-}
-KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false"}
 MAX_BEAMS = 10
 MAX_NEW_TOKENS = 100
 MAX_IMAGES = 16
+# name: (type, lowest, highest, whether the lowest value itself is allowed); `None`: no bound on that side.
+PARAMETERS = {
+    "num_beams": (int, 1, MAX_BEAMS, True),
+    "max_new_tokens": (int, 1, MAX_NEW_TOKENS, True),
+    "min_new_tokens": (int, 0, MAX_NEW_TOKENS, True),
+    "num_return_sequences": (int, 1, MAX_BEAMS, True),
+    "no_repeat_ngram_size": (int, 0, MAX_NEW_TOKENS, True),
+    "top_k": (int, 0, None, True),
+    "length_penalty": (float, -10.0, 10.0, True),
+    "repetition_penalty": (float, 0.0, 10.0, False),
+    "temperature": (float, 0.0, 100.0, False),
+    "top_p": (float, 0.0, 1.0, False),
+    "do_sample": (bool, None, None, True),
+    "early_stopping": (bool, None, None, True),
+}
+KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false"}
 
 
 class EndpointHandler:
     def __init__(self, path: str = "") -> None:
         self.model = AutoModel.from_pretrained(path, trust_remote_code=True).eval()
         self.processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
+        self.processor.check_model_config(self.model.config)
         # The folder's processing module (loaded as remote code) reads bytes, base64, URLs and PIL images.
-        self._load_image = sys.modules[type(self.processor).__module__].load_image
+        processing = sys.modules[type(self.processor).__module__]
+        self._load_image, self._decode_base64 = processing.load_image, processing.decode_base64
 
     def __call__(self, data: dict[str, Any]) -> list[dict[str, str]]:
         if not isinstance(data, dict):
@@ -58,12 +65,8 @@ class EndpointHandler:
         pil_images = []
         for index, image in enumerate(images):
             where = "inputs" if not isinstance(inputs, list) else f"inputs[{index}]"
-            if isinstance(image, str) and not image.strip():
-                raise ValueError(f"{where}: empty string is not an image")
-            if not isinstance(image, (bytes, bytearray, str)) and not hasattr(image, "convert"):
-                raise ValueError(f"{where}: expected image bytes, a base64 string or a URL, got {type(image).__name__}")
             try:
-                pil_images.append(self._load_image(image))
+                pil_images.append(self._load_image(self._network_image(image)))
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from None
         pixel_values = self.processor(images=pil_images)["pixel_values"].to(self.model.dtype)
@@ -71,31 +74,53 @@ class EndpointHandler:
             sequences = self.model.generate(pixel_values, **generate_kwargs)
         return [{"generated_text": text} for text in self.processor.batch_decode(sequences)]
 
+    def _network_image(self, image: Any) -> Any:
+        """What a request may carry: bytes, a PIL image, or a string that is an http(s) URL, a data URL or base64.
+        Any other string is refused with the same message whether or not a file of that name exists here."""
+        if isinstance(image, (bytes, bytearray)) or hasattr(image, "convert"):
+            return image
+        if not isinstance(image, str):
+            raise ValueError(f"expected image bytes, a base64 string or an http(s) URL, got {type(image).__name__}")
+        if image.startswith(("http://", "https://", "data:image/")):
+            return image
+        data = self._decode_base64(image)
+        if data is None:
+            raise ValueError(
+                "a string must be an http(s) URL, a data URL or base64 image data (file paths are not accepted), "
+                f"got {len(image)} characters that are none of these"
+            )
+        return data
+
     @staticmethod
     def _check_parameters(parameters: Any) -> dict[str, Any]:
         if not isinstance(parameters, dict):
             raise ValueError(f"'parameters' must be an object of generate() arguments, got {type(parameters).__name__}")
-        unknown = sorted(set(parameters) - set(ALLOWED_PARAMETERS))
+        unknown = sorted(set(parameters) - set(PARAMETERS))
         if unknown:
-            raise ValueError(f"Unsupported parameters {unknown}; allowed: {sorted(ALLOWED_PARAMETERS)}")
+            raise ValueError(f"Unsupported parameters {unknown}; allowed: {sorted(PARAMETERS)}")
         checked = {}
         for key, value in parameters.items():
-            kind = ALLOWED_PARAMETERS[key]
-            valid = (
-                isinstance(value, bool)
-                if kind is bool
-                else isinstance(value, (int, float)) and not isinstance(value, bool)
-            )
-            if kind is int and valid and value != int(value):
-                valid = False
-            if not valid:
-                raise ValueError(f"parameters[{key!r}] must be {KIND_NAMES[kind]}, got {value!r}")
-            checked[key] = kind(value)
-        for key, low, high in (("num_beams", 1, MAX_BEAMS), ("max_new_tokens", 1, MAX_NEW_TOKENS)):
-            if key in checked and not low <= checked[key] <= high:
-                raise ValueError(f"parameters[{key!r}] must be between {low} and {high}, got {checked[key]}")
-        if checked.get("num_return_sequences", 1) > checked.get("num_beams", 1) and not checked.get("do_sample"):
-            raise ValueError(
-                f"parameters['num_return_sequences']={checked['num_return_sequences']} needs num_beams >= that value"
-            )
+            kind, low, high, low_allowed = PARAMETERS[key]
+            where = f"parameters[{key!r}]"
+            if kind is bool:
+                if not isinstance(value, bool):
+                    raise ValueError(f"{where} must be true or false, got {value!r}")
+                checked[key] = value
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{where} must be {KIND_NAMES[kind]}, got {value!r}")
+            if kind is int and value != int(value):
+                raise ValueError(f"{where} must be an integer, got {value!r}")
+            value = kind(value)
+            too_low = low is not None and (value < low or (value == low and not low_allowed))
+            if too_low or (high is not None and value > high):
+                bounds = f"at least {low}" if low_allowed else f"more than {low}"
+                bounds += "" if high is None else f" and at most {high}"
+                raise ValueError(f"{where} must be {bounds}, got {value}")
+            checked[key] = value
+        sequences, beams = checked.get("num_return_sequences", 1), checked.get("num_beams", 1)
+        if sequences > beams and not checked.get("do_sample"):
+            raise ValueError(f"parameters['num_return_sequences']={sequences} needs num_beams >= that value")
+        if checked.get("min_new_tokens", 0) > checked.get("max_new_tokens", MAX_NEW_TOKENS):
+            raise ValueError("parameters['min_new_tokens'] must not exceed parameters['max_new_tokens']")
         return checked

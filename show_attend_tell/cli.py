@@ -67,6 +67,7 @@ def _looks_like_path(name: str) -> bool:
 def load_captioner(model_name: str, device: str | None = None) -> tuple[Any, Any]:
     """`(model, processor)` from a saved folder or a Hub id, with clear `CLIError`s for anything that is not a
     Show-Attend-Tell model."""
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModel, AutoProcessor
 
     path = Path(model_name).expanduser()
@@ -97,10 +98,19 @@ def load_captioner(model_name: str, device: str | None = None) -> tuple[Any, Any
     try:
         model = AutoModel.from_pretrained(source, trust_remote_code=True)
         processor = AutoProcessor.from_pretrained(source, trust_remote_code=True)
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, SafetensorError) as error:
         raise CLIError(f"--model {model_name}: incomplete or broken {where}: {_one_line(error)}") from None
-    if not hasattr(processor, "tokenizer") or not hasattr(processor, "image_processor"):
+    except RuntimeError as error:  # transformers: a weight's shape is not the one config.json implies
+        raise CLIError(
+            f"--model {model_name}: the weights do not fit the model that config.json describes (a weight's shape "
+            f"differs; was config.json edited?): {type(error).__name__} from transformers"
+        ) from None
+    if not hasattr(processor, "check_model_config"):
         raise CLIError(f"--model {model_name}: no Show-Attend-Tell processor (image processor + tokenizer) saved")
+    try:
+        processor.check_model_config(model.config)
+    except ValueError as error:
+        raise CLIError(f"--model {model_name}: {error}") from None
     device = device or ("cuda" if _cuda_available() else "cpu")
     return model.to(device).eval(), processor
 
@@ -133,8 +143,11 @@ def quiet_libraries() -> Iterator[None]:
 
 
 def check_image_files(paths: Sequence[str]) -> None:
-    """Fail fast, before the model loads, on missing files and files that are not images (header check only)."""
+    """Fail fast, before the model loads, on missing files, files that are not images and images too large to decode
+    safely (header check only)."""
     from PIL import Image, UnidentifiedImageError
+
+    from .processing_show_attend_tell import MAX_IMAGE_PIXELS
 
     for name in paths:
         path = Path(name)
@@ -143,10 +156,12 @@ def check_image_files(paths: Sequence[str]) -> None:
         if not path.is_file():
             raise CLIError(f"not an image file: {name} is a directory")
         try:
-            with Image.open(path):
-                pass
-        except (UnidentifiedImageError, OSError) as error:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (Image.DecompressionBombError, UnidentifiedImageError, OSError) as error:
             raise CLIError(f"not an image file: {name} ({_one_line(error)})") from None
+        if width * height > MAX_IMAGE_PIXELS:
+            raise CLIError(f"image too large: {name} is {width}x{height} pixels (limit {MAX_IMAGE_PIXELS:,})")
 
 
 def _figure_stems(paths: Sequence[str]) -> list[str]:

@@ -128,6 +128,29 @@ class ShowAttendTellCache:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def check_pixel_values(pixel_values: torch.Tensor | None, min_side: int = 1) -> None:
+    """Raise `ValueError` unless `pixel_values` is a float tensor of shape `(batch_size >= 1, 3, height, width)` with
+    `height` and `width` at least `min_side`."""
+    if pixel_values is None:
+        raise ValueError("pixel_values: missing; pass the processor's pixel_values (or encoder_outputs)")
+    if not isinstance(pixel_values, torch.Tensor) or not pixel_values.is_floating_point():
+        got = pixel_values.dtype if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
+        raise ValueError(
+            "pixel_values: expected a float tensor of shape (batch_size, 3, height, width) from the processor, "
+            f"got {got}"
+        )
+    if pixel_values.dim() != 4 or pixel_values.shape[0] == 0 or pixel_values.shape[1] != 3:
+        raise ValueError(
+            f"pixel_values: expected shape (batch_size >= 1, 3, height, width), got {tuple(pixel_values.shape)}"
+            + (" (one image without its batch dimension? use pixel_values[None])" if pixel_values.dim() == 3 else "")
+        )
+    if min(pixel_values.shape[2:]) < min_side:
+        raise ValueError(
+            f"pixel_values: images of {tuple(pixel_values.shape[2:])} pixels are smaller than the backbone's stride "
+            f"{min_side}; use the model's processor, which resizes them"
+        )
+
+
 class ShowAttendTellEncoder(nn.Module):
     """A timm backbone's last feature map, flattened to regions, at its native resolution (no resizing of the grid)."""
 
@@ -151,6 +174,8 @@ class ShowAttendTellEncoder(nn.Module):
 
     def backbone_features(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
         """Region features of the backbone alone (what the feature cache stores)."""
+        check_pixel_values(pixel_values, min_side=self.backbone.feature_info.reduction()[-1])
+        pixel_values = pixel_values.to(self.region_projection.weight.dtype)  # float64 arrays, half models, ...
         # channels_last runs the CNN faster (benchmarks/bench_epoch_cache.py), and its output is already laid out as
         # one contiguous vector per region.
         pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
@@ -247,6 +272,13 @@ class ShowAttendTellPreTrainedModel(PreTrainedModel):
     input_modalities = ("image",)
     supports_gradient_checkpointing = False
     _no_split_modules = ["ShowAttendTellEncoder"]
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, from safetensors only: loading never unpickles a weight file."""
+        if kwargs.get("use_safetensors") is False:
+            raise ValueError("use_safetensors=False: Show-Attend-Tell weights load from safetensors only (no pickle)")
+        return super().from_pretrained(*args, **{**kwargs, "use_safetensors": True})
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):
@@ -553,6 +585,10 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         if kwargs.get("encoder_outputs") is not None:
             # The projection is computed here, once per image, rather than by forward() at every step.
             kwargs["encoder_outputs"] = self._region_features(kwargs["encoder_outputs"])
+            if kwargs["encoder_outputs"].last_hidden_state.shape[0] == 0:
+                raise ValueError("encoder_outputs: no images (batch size 0)")
+        else:
+            check_pixel_values(pixel_values)  # before generate() derives the batch size from it
         outputs = super().generate(pixel_values, **kwargs)
         if isinstance(outputs, torch.Tensor) or getattr(outputs, "cross_attentions", None) is None:
             return outputs

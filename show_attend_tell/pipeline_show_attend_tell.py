@@ -22,6 +22,15 @@ class ShowAttendTellCaptioningPipeline(Pipeline):
     _load_tokenizer = False
     _load_feature_extractor = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.processor.check_model_config(self.model.config)  # one folder's model with another's tokenizer
+
+    def __call__(self, images: Any, **kwargs):
+        if isinstance(images, (list, tuple)) and not images:
+            raise ValueError("images: empty list; pass at least one image")
+        return super().__call__(images, **kwargs)
+
     def _sanitize_parameters(self, timeout: float | None = None, **generate_kwargs):
         preprocess_params = {"timeout": timeout} if timeout is not None else {}
         return preprocess_params, {"generate_kwargs": generate_kwargs}, {}

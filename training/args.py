@@ -19,6 +19,7 @@ import yaml
 from transformers import SchedulerType
 
 from show_attend_tell.cli import positive_int
+from show_attend_tell.processing_show_attend_tell import SEGMENTATIONS
 
 # Defaults that depend on the data set: built-in shapes scenes vs. real photos.
 BUILTIN_DEFAULTS: dict[str, Any] = {
@@ -92,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--min_word_frequency", type=int, default=1, help="Rarer training words become <unk>.")
     data.add_argument("--max_vocab_size", type=int, default=None)
+    data.add_argument(
+        "--tokenizer_segmentation",
+        choices=SEGMENTATIONS,
+        default="word",
+        help="word: one token per word (languages written with spaces); character: one per character, for any script "
+        "(Chinese, Japanese, Thai, ...) and emoji. Saved with the processor.",
+    )
     data.add_argument("--dataloader_num_workers", type=int, default=0)
 
     model = parser.add_argument_group("model (unset sizes depend on the data set, see training/args.py)")

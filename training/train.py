@@ -112,7 +112,10 @@ def load_data(args, accelerator):
 def build_model(args, train_captions: list[str]):
     """Tokenizer from the training captions only, processor, and the model with its (pretrained) backbone."""
     tokenizer = build_tokenizer(
-        train_captions, min_frequency=args.min_word_frequency, max_vocab_size=args.max_vocab_size
+        train_captions,
+        min_frequency=args.min_word_frequency,
+        max_vocab_size=args.max_vocab_size,
+        segmentation=args.tokenizer_segmentation,
     )
     processor = ShowAttendTellProcessor(build_image_processor(args.backbone, args.image_size), tokenizer)
     config = ShowAttendTellConfig(

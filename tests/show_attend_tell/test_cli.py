@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
+import zlib
 
 import huggingface_hub.constants
 import pytest
@@ -13,7 +15,7 @@ import torch
 from PIL import Image
 from transformers import BertConfig
 
-from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor, cli
+from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor, build_tokenizer, cli
 from show_attend_tell.cli import build_parser, main
 
 
@@ -109,10 +111,60 @@ def folder_without_weights(tmp_path, tiny_model_dir):
     return folder
 
 
+BROKEN_FOLDERS = (
+    "only a pickle",
+    "vocab_size edited",
+    "truncated weights",
+    "no tokenizer_config.json",
+    "another folder's tokenizer",
+)
+
+
+def broken_copy(tmp_path, tiny_model_dir, case: str):
+    """A copy of the tiny model folder broken the way `case` says."""
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, folder)
+    if case == "only a pickle":
+        (folder / "model.safetensors").unlink()
+        (folder / "pytorch_model.bin").write_bytes(b"\x80\x04K\x01.")  # never unpickled
+    elif case == "vocab_size edited":
+        config = json.loads((folder / "config.json").read_text())
+        config["vocab_size"] += 5
+        (folder / "config.json").write_text(json.dumps(config))
+    elif case == "truncated weights":
+        weights = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    elif case == "no tokenizer_config.json":
+        (folder / "tokenizer_config.json").unlink()
+    elif case == "another folder's tokenizer":
+        processor = ShowAttendTellProcessor.from_pretrained(tiny_model_dir)
+        other = ShowAttendTellProcessor(processor.image_processor, build_tokenizer(["entirely other words"]))
+        other.save_pretrained(folder)
+    return folder
+
+
+def decompression_bomb(tmp_path):
+    """A PNG whose header claims 50000x50000 pixels."""
+    path = tmp_path / "bomb.png"
+    Image.new("RGB", (10, 10)).save(path)
+    data = bytearray(path.read_bytes())
+    header = struct.pack(">II", 50000, 50000) + bytes(data[24:29])
+    data[16:29] = header
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    path.write_bytes(bytes(data))
+    return path
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
         ("missing image", "image file not found: {image}"),
+        ("decompression bomb", "not an image file: {image} (Image size (2500000000 pixels) exceeds limit"),
+        ("only a pickle", "--model {model}: incomplete or broken folder: Error no file named model.safetensors"),
+        ("vocab_size edited", "--model {model}: the weights do not fit the model that config.json describes"),
+        ("truncated weights", "--model {model}: incomplete or broken folder: Error while deserializing header"),
+        ("no tokenizer_config.json", "--model {model}: incomplete or broken folder: tokenizer: ["),
+        ("another folder's tokenizer", "--model {model}: the tokenizer has 7 tokens but the model's config.vocab_size"),
         ("directory as image", "not an image file: {image} is a directory"),
         ("text file as image", "not an image file: {image}"),
         ("missing model folder", "--model {model}: model folder not found"),
@@ -130,6 +182,10 @@ def test_errors_are_one_clear_line(capsys, tmp_path, offline, tiny_model_dir, ph
         image = str(tmp_path / "missing.jpg")
     elif case == "directory as image":
         image = str(tmp_path)
+    elif case == "decompression bomb":
+        image = str(decompression_bomb(tmp_path))
+    elif case in BROKEN_FOLDERS:
+        model = str(broken_copy(tmp_path, tiny_model_dir, case))
     elif case == "text file as image":
         image = str(tmp_path / "notes.jpg")
         (tmp_path / "notes.jpg").write_text("not a picture")
