@@ -20,7 +20,14 @@ from show_attend_tell import build_tokenizer, load_image
 from show_attend_tell.processing_show_attend_tell import MIN_IMAGE_SIDE, SEGMENTATIONS
 from tests.conftest import make_tiny
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Derandomised: CI runs the same examples every time, so a red run is reproducible and never a matter of luck.
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 DTYPES = [np.uint8, np.uint16, np.int64, np.float32, np.float64, np.bool_]
 arrays = st.sampled_from(DTYPES).flatmap(
@@ -144,10 +151,24 @@ json_values = st.one_of(
 known_names = st.sampled_from(sorted(PARAMETERS))
 parameter_names = st.one_of(known_names, known_names, known_names, st.text(max_size=8))
 small_numbers = st.one_of(st.integers(-2, 12), st.floats(-1.0, 12.0))
-parameters = st.dictionaries(parameter_names, st.one_of(small_numbers, small_numbers, json_values), max_size=3)
 
 
-@settings(max_examples=500, deadline=None)
+def near_range(name: str) -> st.SearchStrategy:
+    """Values in and just outside the range that `PARAMETERS` gives `name`, so both outcomes are explored."""
+    kind, low, high, _ = PARAMETERS[name]
+    if kind is bool:
+        return st.booleans()
+    top = 20 if high is None else high
+    return st.integers(low - 1, top + 1) if kind is int else st.floats(low - 0.5, top + 0.5)
+
+
+parameters = st.one_of(
+    st.dictionaries(parameter_names, st.one_of(small_numbers, json_values), max_size=3),
+    st.fixed_dictionaries({}, optional={name: near_range(name) for name in PARAMETERS}),
+)
+
+
+@settings(FUZZ, max_examples=500)
 @given(request_parameters=st.one_of(parameters, json_values))
 def test_handler_parameters_are_in_range_or_refused_by_name(request_parameters):
     try:
