@@ -103,7 +103,7 @@ def load_caption_dataset(
                 str(dataset_name), dataset_config_name, split=source_split, streaming=streaming, cache_dir=cache_dir
             )
     if metadata_files:  # every line is parsed (or named as broken) before any image is read
-        rows = list(read_metadata_rows(metadata_files))
+        rows = list(read_metadata_rows(metadata_files, name))
         available = [key for key in dict.fromkeys(key for row in rows for key in row) if key != SOURCE_KEY]
     else:
         available = raw.column_names if raw.column_names is not None else list(next(iter(raw)))
@@ -111,7 +111,7 @@ def load_caption_dataset(
     if metadata_files and not streaming:
         return _metadata_dataset(rows, metadata_files, columns, image_dir, skip_bad_examples, num_proc, name)
     if metadata_files:  # streaming reads the files again, lazily, so that rows are checked as they stream
-        raw = IterableDataset.from_generator(read_metadata_rows, gen_kwargs={"files": metadata_files})
+        raw = IterableDataset.from_generator(read_metadata_rows, gen_kwargs={"files": metadata_files, "name": name})
     if streaming:
         return _canonical_stream(raw, available, columns, image_dir, skip_bad_examples, name)
     return _canonical_dataset(raw, columns, image_dir, skip_bad_examples, num_proc, name)
@@ -129,37 +129,38 @@ def local_metadata_files(dataset_name: str, config_name: str | None, split: str,
     return [str(path) for path in data_files.get(split, []) if os.path.basename(str(path)) == METADATA_JSONL]
 
 
-def read_metadata_rows(files: Sequence[str]) -> Iterator[dict[str, Any]]:
+def read_metadata_rows(files: Sequence[str], name: str = "the data set") -> Iterator[dict[str, Any]]:
     """Rows of imagefolder metadata.jsonl files as Python values, untyped, with `image` = the `file_name` resolved
     against the file's folder (as `datasets` does) and `SOURCE_KEY` = "file line N".
 
-    Raises `ValueError` naming the file and line for what is not a data row at all: a line that is not a JSON object
-    (or not UTF-8 text) and a `file_name` that is not a relative path inside the folder. Bad values of a row (missing
-    images, captions of the wrong type) are left to the row checks, which report them or skip the row."""
+    Raises `ValueError` naming the data set (`name`, with its split), file and line for what is not a data row at all:
+    a line that is not a JSON object (or not UTF-8 text) and a `file_name` that is not a relative path inside the
+    folder. Bad values of a row (missing images, captions of the wrong type) are left to the row checks, which report
+    them or skip the row."""
     for file in files:
         folder = os.path.dirname(file)
         with open(file, encoding="utf-8", errors="surrogateescape") as handle:
             for line_number, line in enumerate(handle, start=1):
                 if line.strip():
-                    yield _metadata_row(line, folder, f"{file} line {line_number}")
+                    yield _metadata_row(line, folder, f"{file} line {line_number}", name)
 
 
-def _metadata_row(line: str, folder: str, source: str) -> dict[str, Any]:
+def _metadata_row(line: str, folder: str, source: str, name: str) -> dict[str, Any]:
     expected = 'one JSON object per line, like {"file_name": "photo.jpg", "captions": ["a caption", ...]}'
     try:
         row = json.loads(line)
         json.dumps(row, ensure_ascii=False).encode("utf-8")  # bad bytes and lone "\\ud800" escapes are no text
     except json.JSONDecodeError as error:
-        raise ValueError(f"{source}: not valid JSON ({error}); expected {expected}") from None
+        raise ValueError(f"{name}: {source}: not valid JSON ({error}); expected {expected}") from None
     except UnicodeEncodeError:
-        raise ValueError(f"{source}: not valid UTF-8 text; expected {expected}") from None
+        raise ValueError(f"{name}: {source}: not valid UTF-8 text; expected {expected}") from None
     if not isinstance(row, dict):
-        raise ValueError(f"{source}: got {type(row).__name__} {_short(row)}; expected {expected}")
+        raise ValueError(f"{name}: {source}: got {type(row).__name__} {_short(row)}; expected {expected}")
     file_name = row.pop("file_name", None)
     outside = not isinstance(file_name, str) or os.path.isabs(file_name) or _climbs_out(file_name)
     if file_name is not None and outside:
         raise ValueError(
-            f"{source}: file_name must be a path relative to {folder} (inside it), got {_short(file_name)}"
+            f"{name}: {source}: file_name must be a path relative to {folder} (inside it), got {_short(file_name)}"
         )
     return row | {"image": os.path.join(folder, file_name) if file_name else None, SOURCE_KEY: source}
 
@@ -271,6 +272,8 @@ def _report(problems: list[str], total: int, skip: bool, name: str) -> None:
         return
     listed = "\n  ".join(problems[:MAX_LISTED_PROBLEMS])
     more = f"\n  ... and {len(problems) - MAX_LISTED_PROBLEMS} more" if len(problems) > MAX_LISTED_PROBLEMS else ""
+    if len(problems) == total:  # skipping would leave an empty split, which fails later with no word about why
+        raise ValueError(f"All {total} example(s) of {name} are bad, none is left to use:\n  {listed}{more}")
     if not skip:
         raise ValueError(
             f"{len(problems)} bad example(s) of {total} in {name} (pass skip_bad_examples=True / --skip_bad_examples "

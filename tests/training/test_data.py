@@ -337,5 +337,13 @@ def test_a_line_that_is_no_metadata_row_is_named(tmp_path, photos, line, problem
     folder = _imagefolder(tmp_path / "data", photos, [{"file_name": photos[0].name, "captions": ["a cat"]}])
     metadata = folder / "train" / "metadata.jsonl"
     metadata.write_text(metadata.read_text() + line + "\n")
-    with pytest.raises(ValueError, match=f"^{re.escape(str(metadata))} line 2: {re.escape(problem)}"):
+    with pytest.raises(ValueError, match=f"^{re.escape(f'{folder} [train]: {metadata}')} line 2: {re.escape(problem)}"):
         load_caption_dataset(str(folder), "train", skip_bad_examples=True)
+
+
+def test_a_split_with_no_good_example_is_an_error_even_when_skipping(tmp_path, photos):
+    rows = [{"file_name": "missing.jpg", "captions": ["a cat"]}, {"file_name": photos[0].name, "captions": [7]}]
+    folder = _imagefolder(tmp_path / "data", photos, rows)
+    for skip in (False, True):  # an empty split would only fail later, with no word about the data
+        with pytest.raises(ValueError, match=rf"^All 2 example\(s\) of {re.escape(str(folder))} \[train\] are bad"):
+            load_caption_dataset(str(folder), "train", skip_bad_examples=skip)
