@@ -18,7 +18,7 @@ import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor
-from show_attend_tell.export import declared_requirements
+from show_attend_tell.export import declared_requirements, is_secret_key, looks_like_token, secret_paths, staged_files
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,6 @@ METRIC_TYPES = {
     "SPICE": "spice",
 }
 REQUIRED_METRICS_KEYS = ("dataset", "split", "num_images", "metrics")
-# Training arguments that never belong on a public card.
-PRIVATE_ARG_KEYS = ("hub_token", "token", "push_to_hub_token", "hf_token")
 
 
 @dataclass
@@ -99,7 +97,8 @@ def read_json(path: str | os.PathLike, required_keys: Sequence[str] = ()) -> dic
 
 
 def load_metrics(path: str | os.PathLike) -> dict:
-    """metrics.json of `training/evaluate.py`, checked: every score must be a finite number."""
+    """metrics.json of `training/evaluate.py`, checked: every score must be a finite number, and the grounding block
+    (when present) must have a word count and rates that are numbers or null (null: no word to score)."""
     metrics = read_json(path, REQUIRED_METRICS_KEYS)
     scores = metrics["metrics"]
     if not isinstance(scores, Mapping) or not scores:
@@ -108,9 +107,28 @@ def load_metrics(path: str | os.PathLike) -> dict:
         if value is None:  # not computed (e.g. SPICE offline)
             del scores[name]
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not _finite_number(value):
             raise ValueError(f"{path}: metrics[{name!r}] must be a finite number, got {value!r}")
+    if metrics.get("grounding") is not None:
+        _check_grounding(path, metrics["grounding"])
     return metrics
+
+
+def _check_grounding(path: str | os.PathLike, grounding: Any) -> None:
+    """`grounding.overall` of metrics.json: a word count and two rates (null when there was no word to score)."""
+    overall = grounding.get("overall") if isinstance(grounding, Mapping) else None
+    if not isinstance(overall, Mapping):
+        raise ValueError(f"{path}: 'grounding' must hold an 'overall' object, got {grounding!r}")
+    words = overall.get("words")
+    if isinstance(words, bool) or not isinstance(words, int) or words < 0:
+        raise ValueError(f"{path}: grounding.overall.words must be a count (0 or more), got {words!r}")
+    for key in ("hit_rate", "center_baseline"):
+        if overall.get(key) is not None and not _finite_number(overall[key]):
+            raise ValueError(f"{path}: grounding.overall.{key} must be a finite number or null, got {overall[key]!r}")
+
+
+def _finite_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def find_val_metrics(model_dir: Path) -> tuple[str, dict] | None:
@@ -151,6 +169,24 @@ def _flatten_scalars(data: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
 def _format_score(value: float) -> str:
     """Scores on the card are x100 with one decimal, like `training/evaluate.py`'s metrics.md."""
     return f"{100 * value:.1f}"
+
+
+def _public(key: str, value: Any) -> bool:
+    """Whether a (dotted) key and its value may be shown on a public card: no credential key at any level (whatever
+    its value), nothing shaped like an access token."""
+    return not any(is_secret_key(part) for part in key.split(".")) and not secret_paths(value)
+
+
+def _grounding(metrics: dict | None) -> dict | None:
+    """The overall grounding score for the card (x100), None without one, and `{"words": 0}` when no word could be
+    scored: the model generated no word naming an annotated object (`training/evaluate.py` writes null rates)."""
+    overall = ((metrics or {}).get("grounding") or {}).get("overall")
+    if overall is None:
+        return None
+    rates = ("hit_rate", "center_baseline")
+    if not overall["words"] or any(overall.get(key) is None for key in rates):
+        return {"words": 0}
+    return {key: _format_score(overall[key]) for key in rates} | {"words": overall["words"]}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -258,8 +294,13 @@ def write_model_card(
     model_name: str | None = None,
     num_beams: int = 3,
     max_new_tokens: int = 20,
+    output_dir: str | os.PathLike | None = None,
 ) -> ModelCard:
-    """Write `model_dir/README.md` and return the validated `ModelCard`.
+    """Write `model_dir/README.md` and return the validated `ModelCard`. All or nothing: the card and its figures are
+    written and validated in a staging folder and only then moved in, so a failure changes no file.
+
+    Training arguments and validation metrics whose key names a credential (`hub_token`, `wandb_api_key`, ...) or
+    whose value looks like an access token are left out of the card; any other token-shaped text is an error.
 
     Args:
         model_dir: a folder saved by `model.save_pretrained` + `processor.save_pretrained`.
@@ -274,6 +315,7 @@ def write_model_card(
         base_model: Hub id of the backbone weights; `"auto"` derives it from timm for pretrained backbones, `None`
             leaves it out.
         num_beams, max_new_tokens: decoding used for the figures and shown in the usage snippet.
+        output_dir: where README.md and figures/ go (default `model_dir`; `export_model_folder` stages them).
     """
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
@@ -282,6 +324,7 @@ def write_model_card(
         metrics_path = model_dir / "metrics.json"
     metrics = load_metrics(metrics_path) if metrics_path is not None else None
     training_args = read_json(model_dir / TRAINING_ARGS_FILE) if (model_dir / TRAINING_ARGS_FILE).is_file() else {}
+    training_args = {key: value for key, value in training_args.items() if _public(key, value)}
     val_metrics = find_val_metrics(model_dir)
 
     model = ShowAttendTellForConditionalGeneration.from_pretrained(model_dir).eval()
@@ -300,49 +343,64 @@ def write_model_card(
     model_name = model_name or (repo_id.split("/")[-1] if repo_id else model_dir.resolve().name)
 
     photos = [item if isinstance(item, Photo) else Photo(Path(item)) for item in figures]
-    figure_rows = []
-    if photos:
-        processor = ShowAttendTellProcessor.from_pretrained(model_dir)
-        figure_rows = make_attention_figures(
-            model, processor, photos, model_dir, num_beams=num_beams, max_new_tokens=max_new_tokens
+    with staged_files(Path(output_dir) if output_dir is not None else model_dir) as staging:
+        figure_rows = []
+        if photos:
+            processor = ShowAttendTellProcessor.from_pretrained(model_dir)
+            figure_rows = make_attention_figures(
+                model, processor, photos, staging, num_beams=num_beams, max_new_tokens=max_new_tokens
+            )
+        card = _render_card(
+            model,
+            grid,
+            metrics,
+            training_args,
+            val_metrics,
+            figure_rows,
+            card_data=build_card_data(config, model_name, metrics, datasets, base_model, license),
+            model_name=model_name,
+            repo_id=repo_id or str(model_dir),
+            revision=revision,
+            base_model=base_model,
+            usage_num_beams=num_beams,
+            usage_max_new_tokens=max_new_tokens,
+            train_dataset=_display(train_dataset) if train_dataset else None,
         )
+        card.save(staging / "README.md")
+        return validate_model_card(staging / "README.md", metrics=metrics)
 
-    card_data = build_card_data(config, model_name, metrics, datasets, base_model, license)
+
+def _render_card(
+    model: ShowAttendTellForConditionalGeneration,
+    grid: int,
+    metrics: dict | None,
+    training_args: dict,
+    val_metrics: tuple[str, dict] | None,
+    figure_rows: list[dict[str, str]],
+    card_data: ModelCardData,
+    **template_values,
+) -> ModelCard:
+    """The card from the template; refuses one that would show anything shaped like an access token."""
     decoding = ""
     if metrics is not None:
         settings = metrics.get("decoding") or {}
         decoding = ", ".join(f"`{key}={value}`" for key, value in settings.items()) or "the default decoding"
         decoding = f"decoding {decoding}" if settings else decoding
-    grounding = ((metrics or {}).get("grounding") or {}).get("overall")
-    if grounding:
-        grounding = {
-            "hit_rate": _format_score(grounding["hit_rate"]),
-            "center_baseline": _format_score(grounding["center_baseline"]),
-            "words": grounding["words"],
-        }
     card = ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE_PATH),
-        model_name=model_name,
-        repo_id=repo_id or str(model_dir),
-        revision=revision,
         requirements=" ".join(shlex.quote(requirement) for requirement in declared_requirements()),
-        config=config,
+        config=model.config,
         grid=grid,
         num_parameters=f"{model.num_parameters():,}",
-        base_model=base_model,
-        usage_num_beams=num_beams,
-        usage_max_new_tokens=max_new_tokens,
-        train_dataset=_display(train_dataset) if train_dataset else None,
         training_args=[
-            (key, _display(value))
-            for key, value in sorted(training_args.items())
-            if key not in PRIVATE_ARG_KEYS and not isinstance(value, Mapping)
+            (key, _display(value)) for key, value in sorted(training_args.items()) if not isinstance(value, Mapping)
         ],
         val_metrics_file=val_metrics[0] if val_metrics else None,
         val_metrics=[
             (key, f"{value:.4g}" if isinstance(value, float) else value)
             for key, value in _flatten_scalars(val_metrics[1])
+            if _public(key, value)
         ]
         if val_metrics
         else None,
@@ -351,11 +409,16 @@ def write_model_card(
         metrics_table=[
             (name, _format_score(float(value))) for name, value in (metrics or {}).get("metrics", {}).items()
         ],
-        grounding=grounding,
+        grounding=_grounding(metrics),
         figures=figure_rows,
+        **template_values,
     )
-    card.save(model_dir / "README.md")
-    return validate_model_card(model_dir / "README.md", metrics=metrics)
+    leaks = [number for number, line in enumerate(card.content.splitlines(), start=1) if looks_like_token(line)]
+    if leaks:  # from metrics.json, photo credits or the arguments: never published, never printed
+        raise ValueError(
+            f"The model card would show what looks like a Hugging Face token on line(s) {leaks}; remove it"
+        )
+    return card
 
 
 REQUIRED_METADATA = {"library_name": "transformers", "pipeline_tag": "image-to-text"}

@@ -122,7 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     train = parser.add_argument_group("training")
-    train.add_argument("--output_dir", type=str, required=True, help="Where the model, checkpoints and logs go.")
+    train.add_argument(
+        "--output_dir",
+        type=str,
+        required=True,
+        help="Where the model, checkpoints and logs go. A folder holding another run's checkpoints or trainer state is "
+        "refused (resume that run, or see --overwrite_output_dir).",
+    )
+    train.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="Delete another run's checkpoints and trainer state in --output_dir and start there; its model files are "
+        "replaced when this run saves.",
+    )
     train.add_argument("--num_train_epochs", type=int, default=None)
     train.add_argument("--max_train_steps", type=int, default=None, help="Overrides --num_train_epochs if set.")
     train.add_argument("--per_device_train_batch_size", type=int, default=None)
@@ -180,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="latest",
         default=None,
-        help="A checkpoint folder, or 'latest' (the flag alone) for the newest in OUTPUT_DIR/checkpoints.",
+        help="A checkpoint folder, or 'latest' (the flag alone): the newest intact one in OUTPUT_DIR/checkpoints that "
+        "was written with the same options (damaged ones are skipped and logged). 'latest' starts from scratch when "
+        "there is no checkpoint, and stops naming the differences when none fits (unless --overwrite_output_dir).",
     )
     checkpoints.add_argument("--with_tracking", action="store_true", help="Log to the trackers of --report_to.")
     checkpoints.add_argument("--report_to", type=str, default="tensorboard", help="tensorboard, wandb, all, ...")

@@ -5,19 +5,33 @@ to PIL by the `datasets` Image feature), `captions` (list of str: all references
 plus `objects` when the source has it (the built-in shapes set and the local imagefolder sets do). Sources:
 
 - `None`: the built-in offline set of synthetic coloured-shape scenes (`training/shapes.py`);
-- a local folder (e.g. `../shared/data/coco-mini` in the `imagefolder` layout, or a folder of parquet files);
+- a local folder (e.g. `../shared/data/coco-mini` in the `imagefolder` layout, or a folder of parquet files); the
+  `metadata.jsonl` files of an imagefolder are read here line by line (`read_metadata_rows`), so that every row,
+  whatever the types of its values, reaches the row checks, which name its split, row, line and file;
 - a Hub data set id (parquet; `datasets` 4+ no longer runs loader scripts), optionally through a preset
   (`training/presets.py`) naming its columns.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from datasets import Dataset, Features, Image, IterableDataset, List, Value, load_dataset
+import pyarrow as pa
+from datasets import (
+    Dataset,
+    Features,
+    Image,
+    IterableDataset,
+    List,
+    Value,
+    load_dataset,
+    load_dataset_builder,
+)
 
 from show_attend_tell.processing_show_attend_tell import load_image, validate_captions
 
@@ -31,6 +45,8 @@ CAPTION_COLUMN_NAMES = ("captions", "caption", "sentences", "text")
 IMAGE_ID_COLUMN_NAMES = ("image_id", "img_id", "cocoid", "source_id")
 EXTRA_COLUMNS = ("objects",)  # kept when present (attention checks use the boxes)
 MAX_LISTED_PROBLEMS = 10
+METADATA_JSONL = "metadata.jsonl"
+SOURCE_KEY = "__source__"  # where a metadata.jsonl row came from ("file line N"), for the error messages
 
 
 def load_caption_dataset(
@@ -72,6 +88,7 @@ def load_caption_dataset(
     preset_spec = get_preset(preset) if preset else None
     if dataset_name is None and preset_spec is not None:
         dataset_name = preset_spec.dataset_name
+    metadata_files: list[str] = []
     if dataset_name is None:
         name = f"built-in shapes [{split}]"
         raw = make_shapes_split(split, seed=shapes_seed, num_images=shapes_num_images, image_size=shapes_image_size)
@@ -80,14 +97,82 @@ def load_caption_dataset(
     else:
         name = f"{dataset_name} [{split}]"
         source_split = preset_spec.split_names.get(split, split) if preset_spec else split
-        raw = load_dataset(
-            str(dataset_name), dataset_config_name, split=source_split, streaming=streaming, cache_dir=cache_dir
-        )
-    available = raw.column_names if raw.column_names is not None else list(next(iter(raw)))
+        metadata_files = local_metadata_files(str(dataset_name), dataset_config_name, source_split, cache_dir)
+        if not metadata_files:
+            raw = load_dataset(
+                str(dataset_name), dataset_config_name, split=source_split, streaming=streaming, cache_dir=cache_dir
+            )
+    if metadata_files:  # every line is parsed (or named as broken) before any image is read
+        rows = list(read_metadata_rows(metadata_files, name))
+        available = [key for key in dict.fromkeys(key for row in rows for key in row) if key != SOURCE_KEY]
+    else:
+        available = raw.column_names if raw.column_names is not None else list(next(iter(raw)))
     columns = resolve_columns(available, preset_spec, image_column, caption_column, image_id_column, image_dir, name)
+    if metadata_files and not streaming:
+        return _metadata_dataset(rows, metadata_files, columns, image_dir, skip_bad_examples, num_proc, name)
+    if metadata_files:  # streaming reads the files again, lazily, so that rows are checked as they stream
+        raw = IterableDataset.from_generator(read_metadata_rows, gen_kwargs={"files": metadata_files, "name": name})
     if streaming:
         return _canonical_stream(raw, available, columns, image_dir, skip_bad_examples, name)
     return _canonical_dataset(raw, columns, image_dir, skip_bad_examples, num_proc, name)
+
+
+def local_metadata_files(dataset_name: str, config_name: str | None, split: str, cache_dir: str | None) -> list[str]:
+    """The metadata.jsonl files of `split` when `dataset_name` is a local imagefolder, else [].
+
+    These are read here, line by line, rather than by `datasets`: pyarrow infers each column's type from the first
+    rows and stops at a row of another type (a number among caption strings, a string instead of a list) with a
+    traceback that names no row, file or split, before any check could report or skip that row."""
+    if not os.path.isdir(dataset_name):
+        return []
+    data_files = load_dataset_builder(dataset_name, config_name, cache_dir=cache_dir).config.data_files or {}
+    return [str(path) for path in data_files.get(split, []) if os.path.basename(str(path)) == METADATA_JSONL]
+
+
+def read_metadata_rows(files: Sequence[str], name: str = "the data set") -> Iterator[dict[str, Any]]:
+    """Rows of imagefolder metadata.jsonl files as Python values, untyped, with `image` = the `file_name` resolved
+    against the file's folder (as `datasets` does) and `SOURCE_KEY` = "file line N".
+
+    Raises `ValueError` naming the data set (`name`, with its split), file and line for what is not a data row at all:
+    a line that is not a JSON object (or not UTF-8 text) and a `file_name` that is not a relative path inside the
+    folder. Bad values of a row (missing images, captions of the wrong type) are left to the row checks, which report
+    them or skip the row."""
+    for file in files:
+        folder = os.path.dirname(file)
+        with open(file, encoding="utf-8", errors="surrogateescape") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield _metadata_row(line, folder, f"{file} line {line_number}", name)
+
+
+def _metadata_row(line: str, folder: str, source: str, name: str) -> dict[str, Any]:
+    expected = 'one JSON object per line, like {"file_name": "photo.jpg", "captions": ["a caption", ...]}'
+    try:
+        row = json.loads(line)
+        json.dumps(row, ensure_ascii=False).encode("utf-8")  # bad bytes and lone "\\ud800" escapes are no text
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name}: {source}: not valid JSON ({error}); expected {expected}") from None
+    except UnicodeEncodeError:
+        raise ValueError(f"{name}: {source}: not valid UTF-8 text; expected {expected}") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"{name}: {source}: got {type(row).__name__} {_short(row)}; expected {expected}")
+    file_name = row.pop("file_name", None)
+    outside = not isinstance(file_name, str) or os.path.isabs(file_name) or _climbs_out(file_name)
+    if file_name is not None and outside:
+        raise ValueError(
+            f"{name}: {source}: file_name must be a path relative to {folder} (inside it), got {_short(file_name)}"
+        )
+    return row | {"image": os.path.join(folder, file_name) if file_name else None, SOURCE_KEY: source}
+
+
+def _climbs_out(path: str) -> bool:
+    parts = os.path.normpath(path).split(os.sep)
+    return parts[0] == ".."
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def resolve_columns(
@@ -145,8 +230,8 @@ def _resolve_path(path: Any, image_dir: str | os.PathLike | None) -> Any:
 def _row_image_path(row: dict, columns: dict, image_dir) -> str | None:
     """The image file path of a row whose images are given as paths (a string column or the preset's path columns)."""
     if columns["image"] is not None:
-        return _resolve_path(row[columns["image"]], image_dir)
-    parts = [row[column] for column in columns["image_path"]]
+        return _resolve_path(row.get(columns["image"]), image_dir)
+    parts = [row.get(column) for column in columns["image_path"]]
     return None if any(part is None for part in parts) else _resolve_path("/".join(map(str, parts)), image_dir)
 
 
@@ -171,9 +256,10 @@ def caption_problem(captions: Any) -> str:
     return ""
 
 
-def _describe(name: str, index: int, image_id: str, path: str | None, problem: str) -> str:
+def _describe(name: str, index: int, image_id: str, path: str | None, problem: str, source: str | None = None) -> str:
     file = f", file {path}" if path else ""
-    return f"{name} row {index} (image id {image_id!r}{file}): {problem}"
+    source = f", {source}" if source else ""
+    return f"{name} row {index} (image id {image_id!r}{file}{source}): {problem}"
 
 
 def _check_images(images: list) -> dict[str, list]:
@@ -186,6 +272,8 @@ def _report(problems: list[str], total: int, skip: bool, name: str) -> None:
         return
     listed = "\n  ".join(problems[:MAX_LISTED_PROBLEMS])
     more = f"\n  ... and {len(problems) - MAX_LISTED_PROBLEMS} more" if len(problems) > MAX_LISTED_PROBLEMS else ""
+    if len(problems) == total:  # skipping would leave an empty split, which fails later with no word about why
+        raise ValueError(f"All {total} example(s) of {name} are bad, none is left to use:\n  {listed}{more}")
     if not skip:
         raise ValueError(
             f"{len(problems)} bad example(s) of {total} in {name} (pass skip_bad_examples=True / --skip_bad_examples "
@@ -208,6 +296,38 @@ def _canonical_dataset(raw: Dataset, columns: dict, image_dir, skip: bool, num_p
         base = raw.select_columns(extras).add_column("image", paths) if extras else Dataset.from_dict({"image": paths})
     else:  # keep the (memory-mapped) image column as it is
         base = raw.select_columns([columns["image"], *extras]).rename_columns({columns["image"]: "image"})
+    return _checked_dataset(rows, base, columns, skip, num_proc, name)
+
+
+def _metadata_dataset(
+    rows: list[dict], files: Sequence[str], columns: dict, image_dir, skip: bool, num_proc: int | None, name: str
+) -> Dataset:
+    """The canonical form of rows read by `read_metadata_rows`: only the image paths and the extra columns become
+    Arrow columns before the rows are checked; captions and ids stay Python values until they have passed."""
+    paths = [_row_image_path(row, columns, image_dir) for row in rows]
+    extras = [column for column in EXTRA_COLUMNS if any(column in row for row in rows)]
+    try:
+        base = Dataset.from_dict({"image": paths} | {column: [row.get(column) for row in rows] for column in extras})
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ValueError(
+            f"{name}: the values of {extras} in {list(files)} must have one JSON shape in every row ({error})"
+        ) from None
+    # The feature cache is keyed by the fingerprint: like `datasets`' own, it must change when a file changes.
+    base = Dataset(base.data, info=base.info, fingerprint=_files_fingerprint([*files, *paths]))
+    return _checked_dataset(rows, base, columns, skip, num_proc, name)
+
+
+def _files_fingerprint(paths: Sequence[str | None]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        stat = os.stat(path) if path and os.path.isfile(path) else None
+        digest.update(repr((path, stat and (stat.st_size, stat.st_mtime_ns))).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:16]
+
+
+def _checked_dataset(rows: list[dict], base: Dataset, columns: dict, skip: bool, num_proc: int | None, name: str):
+    """Check every row (image readable, captions well-formed), report or skip the bad ones, merge rows of the same
+    image, and add `captions` and `image_id` to `base` (its `image` column and the extra columns)."""
     base = base.cast_column("image", Image(decode=False))
     checked = base.select_columns(["image"]).map(
         _check_images,
@@ -222,12 +342,12 @@ def _canonical_dataset(raw: Dataset, columns: dict, image_dir, skip: bool, num_p
 
     problems, captions, image_ids = [], [], []
     for index, row in enumerate(rows):
-        row_captions = gather_captions([row[column] for column in columns["captions"]])
-        image_id = row[columns["image_id"]] if columns["image_id"] else None
+        row_captions = gather_captions([row.get(column) for column in columns["captions"]])
+        image_id = row.get(columns["image_id"]) if columns["image_id"] else None
         image_id = str(image_id if image_id is not None else os.path.basename(paths[index] or "") or index)
         problem = "; ".join(p for p in (image_problems[index], caption_problem(row_captions)) if p)
         if problem:
-            problems.append(_describe(name, index, image_id, paths[index], problem))
+            problems.append(_describe(name, index, image_id, paths[index], problem, row.get(SOURCE_KEY)))
         captions.append([] if problem else row_captions)
         image_ids.append(image_id)
     _report(problems, len(rows), skip, name)
@@ -242,26 +362,29 @@ def _canonical_dataset(raw: Dataset, columns: dict, image_dir, skip: bool, num_p
     dataset = base.add_column("captions", captions).add_column("image_id", image_ids)
     dataset = dataset.select(list(merged.values())) if len(merged) < len(rows) else dataset
     dataset = dataset.cast_column("image", Image())
+    extras = [column for column in base.column_names if column != "image"]
     return dataset.select_columns(["image", "captions", "image_id", *extras])
 
 
-def _canonical_row(row: dict, index: int, *, columns: dict, image_dir, skip: bool, name: str) -> dict:
-    if columns["image"] is not None and not isinstance(row[columns["image"]], (str, type(None))):
+def _canonical_row(
+    row: dict, index: int, *, columns: dict, extras: list[str], image_dir, skip: bool, name: str
+) -> dict:
+    if columns["image"] is not None and not isinstance(row.get(columns["image"]), (str, type(None))):
         image = row[columns["image"]]
     else:
         image = {"bytes": None, "path": _row_image_path(row, columns, image_dir)}
-    row_captions = gather_captions([row[column] for column in columns["captions"]])
+    row_captions = gather_captions([row.get(column) for column in columns["captions"]])
     problem, path = image_problem(image)
     problem = "; ".join(p for p in (problem, caption_problem(row_captions)) if p)
-    image_id = row[columns["image_id"]] if columns["image_id"] else None
+    image_id = row.get(columns["image_id"]) if columns["image_id"] else None
     image_id = str(image_id if image_id is not None else os.path.basename(path or "") or index)
     if problem:
-        message = _describe(name, index, image_id, path, problem)
+        message = _describe(name, index, image_id, path, problem, row.get(SOURCE_KEY))
         if not skip:
             raise ValueError(f"Bad example (pass skip_bad_examples=True / --skip_bad_examples to drop it): {message}")
         logger.warning(f"Skipping bad example: {message}")
     canonical = {"image": image, "captions": [] if problem else row_captions, "image_id": image_id}
-    return canonical | {column: row[column] for column in EXTRA_COLUMNS if column in row} | {"bad": bool(problem)}
+    return canonical | {column: row.get(column) for column in extras} | {"bad": bool(problem)}
 
 
 def _canonical_stream(
@@ -269,17 +392,19 @@ def _canonical_stream(
 ) -> IterableDataset:
     if raw.features is not None and isinstance(raw.features.get(columns["image"]), Image):
         raw = raw.cast_column(columns["image"], Image(decode=False))
+    # Extra columns need a known type; rows read from metadata.jsonl have none, so a stream of them has no extras.
+    extras = {column: raw.features[column] for column in EXTRA_COLUMNS if column in (raw.features or {})}
     stream = raw.map(
         _canonical_row,
         with_indices=True,
-        remove_columns=available,
-        fn_kwargs={"columns": columns, "image_dir": image_dir, "skip": skip, "name": name},
+        remove_columns=[*available, SOURCE_KEY],
+        fn_kwargs={"columns": columns, "extras": list(extras), "image_dir": image_dir, "skip": skip, "name": name},
         features=Features(
             {
                 "image": Image(decode=False),
                 "captions": List(Value("string")),
                 "image_id": Value("string"),
-                **{column: raw.features[column] for column in EXTRA_COLUMNS if column in (raw.features or {})},
+                **extras,
                 "bad": Value("bool"),
             }
         ),

@@ -21,9 +21,11 @@ captions -> model (pretrained backbone, frozen) -> feature cache of the frozen b
 schedule -> loop (gradient accumulation, clipping, mixed precision, checkpoints, exact resume) -> validation by
 free-running beam search after every epoch (best model kept, early stopping) -> Hub-ready `--output_dir`.
 
-Resuming: `--resume_from_checkpoint` alone continues from the newest `OUTPUT_DIR/checkpoints/step_N` (or starts
-from scratch when there is none, so a preempted job can be relaunched with the same command); give a folder to pick a
-checkpoint. Resumed runs end with the same weights as uninterrupted ones (same options required).
+Resuming: `--resume_from_checkpoint` alone continues from the newest intact `OUTPUT_DIR/checkpoints/step_N` written
+with the same options (or starts from scratch when there is none, so a preempted job can be relaunched with the same
+command); give a folder to pick a checkpoint. Resumed runs end with the same weights as uninterrupted ones. A run never
+starts in an OUTPUT_DIR that holds another run's checkpoints or trainer state unless `--overwrite_output_dir` lets it
+delete them first, and it prunes only its own checkpoints.
 """
 
 from __future__ import annotations
@@ -60,7 +62,13 @@ from show_attend_tell import (  # noqa: E402
 )
 from show_attend_tell.backbones import load_pretrained_backbone  # noqa: E402
 from training.args import parse_args  # noqa: E402
-from training.checkpointing import TrainerState, resolve_checkpoint, save_checkpoint  # noqa: E402
+from training.checkpointing import (  # noqa: E402
+    check_output_dir,
+    delete_other_runs_work,
+    resolve_checkpoint,
+    resume_settings,
+    save_checkpoint,
+)
 from training.collate import CaptionCollator, CaptionPairs, StreamingCaptionPairs  # noqa: E402
 from training.data import load_caption_dataset  # noqa: E402
 from training.feature_cache import build_feature_cache, weights_fingerprint  # noqa: E402
@@ -213,6 +221,16 @@ def main(argv: list[str] | None = None) -> dict:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
+    # Which run this is (resumed or new) and whether OUTPUT_DIR holds another run's work, decided before any data is
+    # read and on every process, so that none waits for one that stopped (training/checkpointing.py).
+    checkpoint, state = resolve_checkpoint(
+        args.resume_from_checkpoint, output_dir, resume_settings(args), args.overwrite_output_dir
+    )
+    other_runs_work = check_output_dir(output_dir, state.run_id, args.overwrite_output_dir)
+    accelerator.wait_for_everyone()
+    if other_runs_work and accelerator.is_main_process:
+        delete_other_runs_work(output_dir, other_runs_work)
+    accelerator.wait_for_everyone()
     set_seed(args.seed)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -294,13 +312,10 @@ def main(argv: list[str] | None = None) -> dict:
         }
         accelerator.init_trackers("show_attend_tell", tracked)
 
-    state = TrainerState()
     starting_epoch, resume_batches = 0, 0
-    checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir)
     if checkpoint is not None:
         accelerator.print(f"Resuming from checkpoint {checkpoint}")
         accelerator.load_state(str(checkpoint))
-        state = TrainerState.load(checkpoint)
         starting_epoch = state.completed_steps // num_update_steps_per_epoch
         resume_batches = (state.completed_steps % num_update_steps_per_epoch) * args.gradient_accumulation_steps
 

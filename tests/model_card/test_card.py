@@ -169,3 +169,95 @@ def test_check_model_folder_reports_what_is_missing(model_folder, tmp_path):
     assert "model.safetensors is missing" in problems
     assert "modeling_show_attend_tell.py has no NoSuchModel" in problems
     assert "training_args.json: holds a secret in 'hub_token'" in problems
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Secrets, weak models, failed exports
+# --------------------------------------------------------------------------------------------------------------------
+
+HF_LIKE = "hf_" + "Ab3" * 12  # the shape of a Hugging Face access token
+SECRET_ARGS = {
+    "trackers": {"wandb": {"token": "nested-secret-1"}},
+    "wandb_api_key": "wandb-secret-2",
+    "HF_TOKEN": "env-secret-3",
+    "run_name": HF_LIKE,  # a token pasted under a harmless name
+    "callbacks": [{"name": "early-stop"}, {"api_key": "listed-secret-4"}],
+    "use_auth_token": True,  # a flag, no secret
+}
+SECRET_VALUES = ("nested-secret-1", "wandb-secret-2", "env-secret-3", HF_LIKE, "listed-secret-4")
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_secrets_at_any_depth_are_named_never_printed(model_folder):
+    (model_folder / "training_args.json").write_text(json.dumps({"learning_rate": 4e-4, **SECRET_ARGS}))
+    (model_folder / "logs").mkdir()
+    (model_folder / "logs" / "run.json").write_text(json.dumps([{"settings": {"password": "pw-secret-5"}}]))
+    (model_folder / "notes.txt").write_text(f"trained on a laptop\nlogin with {HF_LIKE}\n")
+    (model_folder / "checkpoints").mkdir()  # never uploaded, so not checked
+    (model_folder / "checkpoints" / "trainer_state.json").write_text(json.dumps({"token": "not-published"}))
+
+    problems = [problem for problem in check_model_folder(model_folder) if "secret" in problem or "token" in problem]
+    assert problems == [
+        "logs/run.json: holds a secret in '[0].settings.password'; remove it before publishing",
+        "notes.txt: line 2 holds what looks like a Hugging Face token",
+        *(
+            f"training_args.json: holds a secret in {key!r}; remove it before publishing"
+            for key in ("trackers.wandb.token", "wandb_api_key", "HF_TOKEN", "run_name", "callbacks[1].api_key")
+        ),
+    ]
+    assert not any(value in "\n".join(problems) for value in (*SECRET_VALUES, "pw-secret-5"))
+
+
+def test_card_never_shows_secret_values(model_folder):
+    (model_folder / "training_args.json").write_text(json.dumps({"learning_rate": 4e-4, **SECRET_ARGS}))
+    (model_folder / "val_metrics.json").write_text(json.dumps({"CIDEr": 0.2, "tracker": {"api_key": "val-secret"}}))
+    write_model_card(model_folder)
+    text = (model_folder / "README.md").read_text()
+    assert "`learning_rate` | `0.0004`" in text and "| CIDEr | 0.2 |" in text
+    for leaked in (*SECRET_VALUES, "val-secret", "wandb_api_key", "HF_TOKEN", "run_name", "api_key"):
+        assert leaked not in text
+
+
+def test_export_of_a_model_without_grounded_words(model_folder, tmp_path):
+    metrics = json.loads(json.dumps(METRICS))
+    metrics["grounding"] = {"overall": {"hit_rate": None, "center_baseline": None, "words": 0}, "per_category": {}}
+    export_model_folder(model_folder, _metrics_file(tmp_path, metrics))
+    assert check_model_folder(model_folder) == []
+    evaluation = (model_folder / "README.md").read_text().split("## Evaluation")[1].split("## Attention")[0]
+    assert "not measured, because no grounded words were generated" in evaluation and "hit rate" not in evaluation
+    assert "| CIDEr | 27.3 |" in evaluation
+
+
+@pytest.mark.parametrize(
+    ("grounding", "message"),
+    [
+        ({"overall": {"hit_rate": "high", "center_baseline": 0.2, "words": 3}}, "grounding.overall.hit_rate must be"),
+        ({"overall": {"hit_rate": 0.5, "center_baseline": 0.2}}, "grounding.overall.words must be a count"),
+        ([0.5], "'grounding' must hold an 'overall' object"),
+    ],
+)
+def test_bad_grounding_block_is_named(model_folder, tmp_path, grounding, message):
+    path = _metrics_file(tmp_path, {**METRICS, "grounding": grounding})
+    with pytest.raises(ValueError, match=re.escape(f"{path}: {message}")):
+        write_model_card(model_folder, path)
+
+
+@pytest.mark.parametrize("failure", ["secret in training_args.json", "second photo missing", "token in the card"])
+def test_failed_export_leaves_the_folder_as_it_was(model_folder, tmp_path, memorised, failure):
+    kwargs: dict = {"figures": [memorised[0]["path"]]}
+    if failure == "secret in training_args.json":  # found by the last check, after the card and figures are made
+        (model_folder / "training_args.json").write_text(json.dumps({"trackers": {"hub_token": "nested-secret"}}))
+    elif failure == "second photo missing":  # the first figure is drawn before the second photo fails
+        kwargs["figures"] = [memorised[0]["path"], tmp_path / "no_such_photo.jpg"]
+    else:
+        kwargs["model_name"] = f"sat-{HF_LIKE}"
+    (model_folder / "README.md").write_text("---\nlicense: mit\n---\nA card the user wrote.\n")
+    before = _snapshot(model_folder)
+    with pytest.raises(ValueError) as error:
+        export_model_folder(model_folder, _metrics_file(tmp_path), **kwargs)
+    assert _snapshot(model_folder) == before  # no handler.py, requirements.txt, figures; the old card untouched
+    assert [path.name for path in model_folder.iterdir() if path.name.startswith(".")] == []
+    assert HF_LIKE not in str(error.value) and "nested-secret" not in str(error.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -274,9 +275,75 @@ def test_skip_bad_examples_drops_and_counts(bad_folder, caplog):
 
 
 def test_streaming_bad_examples(bad_folder, caplog):
-    with pytest.raises(ValueError, match=r"row 1 \(image id 'broken', file .*broken.jpg\)"):
+    with pytest.raises(ValueError, match=r"row 1 \(image id 'broken', file .*broken.jpg, .*metadata.jsonl line 2\)"):
         list(load_caption_dataset(str(bad_folder), "train", streaming=True))
     with caplog.at_level(logging.WARNING, logger="training.data"):
         rows = list(load_caption_dataset(str(bad_folder), "train", streaming=True, skip_bad_examples=True))
     assert [row["image_id"] for row in rows] == ["good-0", "good-1"]
     assert caplog.text.count("Skipping bad example") == 4
+
+
+# pyarrow reads a metadata.jsonl column with the type of its first rows and stops at a row of another type with a
+# traceback naming no row; each of these rows must reach the row checks instead.
+WRONG_CAPTIONS = {
+    "number among strings": ([42, "a dog"], "captions[0]: caption must be a string, got int 42"),
+    "a number": (42, "captions[0]: caption must be a string, got int 42"),
+    "nested list": ([["a dog"]], "captions[0]: caption must be a string, got list ['a dog']"),
+    "object": ({"text": "a dog"}, "captions[0]: caption must be a string, got dict"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WRONG_CAPTIONS))
+def test_caption_of_the_wrong_type_names_split_row_line_and_file(tmp_path, photos, kind):
+    value, problem = WRONG_CAPTIONS[kind]
+    rows = [{"file_name": photos[0].name, "captions": ["a cat"]}, {"file_name": photos[1].name, "captions": value}]
+    folder = _imagefolder(tmp_path / "data", photos, rows)
+    with pytest.raises(ValueError) as error:
+        load_caption_dataset(str(folder), "train")
+    message = str(error.value)
+    assert message.startswith(f"1 bad example(s) of 2 in {folder} [train]") and "skip_bad_examples" in message
+    assert f"row 1 (image id '{photos[1].name}', file {folder / 'train' / photos[1].name}" in message
+    assert f"{folder / 'train' / 'metadata.jsonl'} line 2): {problem}" in message
+
+
+def test_skip_bad_examples_drops_captions_of_the_wrong_type(tmp_path, photos, caplog):
+    rows = [
+        {"file_name": photos[0].name, "captions": ["a cat"]},
+        {"file_name": photos[1].name, "captions": [42, "a dog"]},
+        {"file_name": photos[2].name, "captions": "one caption as a string"},  # the one-caption-per-row form
+    ]
+    folder = _imagefolder(tmp_path / "data", photos, rows)
+    with caplog.at_level(logging.WARNING, logger="training.data"):
+        dataset = load_caption_dataset(str(folder), "train", skip_bad_examples=True)
+    assert dataset["captions"] == [["a cat"], ["one caption as a string"]]
+    assert dataset["image_id"] == [photos[0].name, photos[2].name]
+    assert "Skipped 1 bad example(s) of 3" in caplog.text and "got int 42" in caplog.text
+    with caplog.at_level(logging.WARNING, logger="training.data"):
+        stream = list(load_caption_dataset(str(folder), "train", streaming=True, skip_bad_examples=True))
+    assert [row["captions"] for row in stream] == dataset["captions"]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"file_name": "a.jpg", "captions": ["x"]', "not valid JSON"),
+        ('["a.jpg", "x"]', "got list ['a.jpg', 'x']; expected one JSON object per line"),
+        ('{"file_name": "../a.jpg", "captions": ["x"]}', "file_name must be a path relative to"),
+        ('{"file_name": 7, "captions": ["x"]}', "file_name must be a path relative to"),
+        ('{"file_name": "a.jpg", "captions": ["\\ud800"]}', "not valid UTF-8 text"),
+    ],
+)
+def test_a_line_that_is_no_metadata_row_is_named(tmp_path, photos, line, problem):
+    folder = _imagefolder(tmp_path / "data", photos, [{"file_name": photos[0].name, "captions": ["a cat"]}])
+    metadata = folder / "train" / "metadata.jsonl"
+    metadata.write_text(metadata.read_text() + line + "\n")
+    with pytest.raises(ValueError, match=f"^{re.escape(f'{folder} [train]: {metadata}')} line 2: {re.escape(problem)}"):
+        load_caption_dataset(str(folder), "train", skip_bad_examples=True)
+
+
+def test_a_split_with_no_good_example_is_an_error_even_when_skipping(tmp_path, photos):
+    rows = [{"file_name": "missing.jpg", "captions": ["a cat"]}, {"file_name": photos[0].name, "captions": [7]}]
+    folder = _imagefolder(tmp_path / "data", photos, rows)
+    for skip in (False, True):  # an empty split would only fail later, with no word about the data
+        with pytest.raises(ValueError, match=rf"^All 2 example\(s\) of {re.escape(str(folder))} \[train\] are bad"):
+            load_caption_dataset(str(folder), "train", skip_bad_examples=skip)

@@ -25,12 +25,18 @@ def write_imagefolder(root, problem: str | None) -> None:
             (folder / "scene_3.png").write_bytes(b"this is not a png")
         elif split == "train" and problem == "empty captions":
             rows[3]["captions"] = []
+        elif split == "train" and problem == "number caption":
+            rows[3]["captions"] = [42, *rows[3]["captions"]]
         (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
 @pytest.mark.parametrize(
     ("problem", "message"),
-    [("corrupt image", r"scene_3\.png.*not a readable image"), ("empty captions", r"row 3.*non-empty list")],
+    [
+        ("corrupt image", r"scene_3\.png.*not a readable image"),
+        ("empty captions", r"row 3.*non-empty list"),
+        ("number caption", r"\[train\] row 3 .*scene_3\.png.*metadata\.jsonl line 4\): .*must be a string, got int 42"),
+    ],
 )
 def test_bad_example_stops_before_training(tmp_path, problem, message):
     write_imagefolder(tmp_path / "data", problem)
