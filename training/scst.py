@@ -7,8 +7,9 @@ One SCST step on a batch of images:
    the whole training set, computed once; only local samples are needed, so every process scores its own);
 3. subtract a baseline: the CIDEr-D of the greedy caption (`greedy`, Rennie et al.) or the mean reward of the image's
    other samples (`mean`, ruotianluo's "new self-critical");
-4. a teacher-forced pass over the sampled sequences (in train mode, the same forward as cross-entropy training) gives
-   their differentiable log-probabilities; the loss is `-sum(advantage * log p(token)) / number of tokens`.
+4. a teacher-forced pass over the sampled sequences gives their differentiable log-probabilities, also in eval mode:
+   they are then exactly the log-probabilities of the policy that drew the samples (with dropout they would be another
+   policy's; on tiny data that mismatch made CIDEr fall); the loss is `-sum(advantage * log p(token)) / tokens`.
 
 Batches come from the same (image, caption) sampler as cross-entropy training, so step counts, the learning-rate
 schedule, checkpoints and exact resume are the same in both stages; the pair's caption is not used, only its image.
@@ -135,7 +136,13 @@ class SelfCriticalLoss:
         rewards = self.cider.score(words, np.repeat(image_indices, self.samples))
         baselines = self._baselines(model, inputs, rewards, image_indices)
         advantages = torch.as_tensor(rewards - baselines, device=sequences.device)
-        loss = policy_gradient_loss(sequence_log_probs(model, inputs, sequences), mask, advantages)
+        unwrapped = getattr(model, "module", model)
+        was_training = unwrapped.training
+        unwrapped.eval()  # the sampling policy's own log-probabilities (no dropout), see the module docstring
+        try:
+            loss = policy_gradient_loss(sequence_log_probs(model, inputs, sequences), mask, advantages)
+        finally:
+            unwrapped.train(was_training)
         metrics = {
             "reward": float(rewards.mean()),
             "baseline": float(baselines.mean()),
