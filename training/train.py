@@ -11,6 +11,10 @@ accelerate launch training/train.py --dataset_name ../shared/data/coco-mini --ou
 # accelerate 1.x; the torchrun launcher (`--multi_gpu`) plus this script's `--cpu` gives two.
 accelerate launch --multi_gpu --num_processes 2 training/train.py --cpu --output_dir runs/shapes-ddp
 
+# Continue a saved captioner with self-critical sequence training (CIDEr-D reward, training/scst.py).
+accelerate launch training/train.py --model_name_or_path runs/coco-mini --scst --dataset_name ../shared/data/coco-mini \
+    --output_dir runs/coco-mini-scst --learning_rate 5e-5
+
 # Two-stage training: 10 epochs with the encoder frozen, then its top 2 blocks fine-tuned at 1e-4.
 accelerate launch training/train.py --preset coco-karpathy --image_dir /data/coco --output_dir runs/coco \
     --fine_tune_encoder_after 10 --fine_tune_encoder_blocks 2 --encoder_learning_rate 1e-4 --with_tracking
