@@ -20,6 +20,7 @@ from transformers import SchedulerType
 
 from show_attend_tell.cli import positive_int
 from show_attend_tell.processing_show_attend_tell import SEGMENTATIONS
+from training.scst import BASELINES
 
 # Defaults that depend on the data set: built-in shapes scenes vs. real photos.
 BUILTIN_DEFAULTS: dict[str, Any] = {
@@ -48,6 +49,8 @@ REAL_DATA_DEFAULTS: dict[str, Any] = {
     "num_warmup_steps": 500,
     "max_caption_length": 40,
 }
+# Options that define the network; a saved captioner (--model_name_or_path) fixes them.
+ARCHITECTURE_OPTIONS = ("backbone", "image_size", "attention_dim", "embed_dim", "decoder_dim", "dropout")
 METRIC_CHOICES = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "loss")
 
 
@@ -103,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--dataloader_num_workers", type=int, default=0)
 
     model = parser.add_argument_group("model (unset sizes depend on the data set, see training/args.py)")
+    model.add_argument(
+        "--model_name_or_path",
+        type=str,
+        default=None,
+        help="Continue training a saved captioner (a folder or a Hub id): its weights, processor and tokenizer (no new "
+        "vocabulary). Architecture options, if given, must match it.",
+    )
     model.add_argument("--backbone", type=str, default=None, help="timm backbone name.")
     model.add_argument("--image_size", type=int, default=None)
     model.add_argument("--attention_dim", type=int, default=None)
@@ -208,6 +218,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="Each process writes the hash of its final weights to OUTPUT_DIR/weights_hash_<rank>.txt (for tests).",
     )
 
+    scst = parser.add_argument_group("self-critical sequence training (CIDEr-D reward, training/scst.py)")
+    scst.add_argument(
+        "--scst", action="store_true", help="Self-critical training from the start (needs --model_name_or_path)."
+    )
+    scst.add_argument(
+        "--scst_after", type=int, default=None, help="Epochs of cross-entropy training, then self-critical training."
+    )
+    scst.add_argument("--scst_samples", type=int, default=5, help="Captions sampled per image.")
+    scst.add_argument(
+        "--scst_baseline",
+        choices=BASELINES,
+        default="greedy",
+        help="greedy: reward of the greedy caption (Rennie et al.); mean: mean reward of the image's other samples",
+    )
+    scst.add_argument(
+        "--scst_max_new_tokens", type=int, default=None, help="Longest sampled caption (default: --max_new_tokens)."
+    )
+
     validation = parser.add_argument_group("validation")
     validation.add_argument("--num_beams", type=int, default=3)
     validation.add_argument("--max_new_tokens", type=int, default=30)
@@ -240,6 +268,33 @@ def read_config_file(path: str | Path, parser: argparse.ArgumentParser) -> dict[
     return values
 
 
+def check_scst_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Self-critical options that cannot work together; `--scst` becomes `--scst_after 0`."""
+    if args.scst and args.scst_after is not None:
+        parser.error("--scst (self-critical from the start) and --scst_after N exclude each other; give one")
+    if args.scst and args.model_name_or_path is None:
+        parser.error(
+            "--scst needs --model_name_or_path (a trained captioner); or use --scst_after N to train with "
+            "cross-entropy for N epochs first"
+        )
+    if args.scst:
+        args.scst_after = 0
+    if args.scst_after is None:
+        return
+    if args.scst_after < 0:
+        parser.error(f"--scst_after must be at least 0, got {args.scst_after}")
+    if args.streaming:
+        parser.error("--scst/--scst_after need every image's references: not available with --streaming")
+    minimum = 2 if args.scst_baseline == "mean" else 1
+    if args.scst_samples < minimum:
+        parser.error(
+            f"--scst_samples must be at least {minimum} with --scst_baseline {args.scst_baseline}, "
+            f"got {args.scst_samples}"
+        )
+    if args.scst_max_new_tokens is None:
+        args.scst_max_new_tokens = args.max_new_tokens
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse options (config file first, command line on top) and fill in the data-dependent defaults."""
     parser = build_parser()
@@ -251,7 +306,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     builtin = args.dataset_name is None and args.preset is None
     for name, value in (BUILTIN_DEFAULTS if builtin else REAL_DATA_DEFAULTS).items():
-        if getattr(args, name) is None:
+        # A saved captioner brings its own architecture (checked against the options given, in training/saved_model.py).
+        if getattr(args, name) is None and not (args.model_name_or_path and name in ARCHITECTURE_OPTIONS):
             setattr(args, name, value)
 
     for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size", "num_beams"):
@@ -262,9 +318,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.streaming and args.max_train_steps is None:
         parser.error("--streaming needs --max_train_steps (a stream has no known length)")
+    check_scst_args(parser, args)
     if args.push_to_hub and args.hub_model_id is None:
         args.hub_model_id = Path(args.output_dir).resolve().name
     return args
 
 
-__all__ = ["BUILTIN_DEFAULTS", "METRIC_CHOICES", "REAL_DATA_DEFAULTS", "build_parser", "parse_args"]
+__all__ = [
+    "ARCHITECTURE_OPTIONS",
+    "BUILTIN_DEFAULTS",
+    "METRIC_CHOICES",
+    "REAL_DATA_DEFAULTS",
+    "build_parser",
+    "parse_args",
+]

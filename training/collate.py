@@ -53,7 +53,8 @@ class StreamingCaptionPairs(IterableDataset):
 
 
 class CaptionCollator:
-    """Batch of pairs -> `{"labels", "pixel_values"}`, or `{"labels", "features"}` when `features` is set.
+    """Batch of pairs -> `{"labels", "pixel_values"}`, or `{"labels", "features"}` when `features` is set, plus the
+    pairs' `image_index` (not for streamed pairs).
 
     Args:
         processor: the `ShowAttendTellProcessor` (tokenizer and image processor).
@@ -75,11 +76,13 @@ class CaptionCollator:
         }
         if "image" in items[0]:  # streamed pairs carry their image
             images = [item["image"] for item in items]
-        elif self.features is not None:
-            batch["features"] = self.features[[item["image_index"] for item in items]]
-            return batch
         else:
-            images = self.images[[item["image_index"] for item in items]]["image"]
+            # The image of each pair (self-critical training looks up the image's references by it).
+            batch["image_index"] = torch.tensor([item["image_index"] for item in items])
+            if self.features is not None:
+                batch["features"] = self.features[batch["image_index"].tolist()]
+                return batch
+            images = self.images[batch["image_index"].tolist()]["image"]
         batch["pixel_values"] = self.processor(images=images)["pixel_values"]
         return batch
 

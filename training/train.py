@@ -11,6 +11,10 @@ accelerate launch training/train.py --dataset_name ../shared/data/coco-mini --ou
 # accelerate 1.x; the torchrun launcher (`--multi_gpu`) plus this script's `--cpu` gives two.
 accelerate launch --multi_gpu --num_processes 2 training/train.py --cpu --output_dir runs/shapes-ddp
 
+# Continue a saved captioner with self-critical sequence training (CIDEr-D reward, training/scst.py).
+accelerate launch training/train.py --model_name_or_path runs/coco-mini --scst --dataset_name ../shared/data/coco-mini \
+    --output_dir runs/coco-mini-scst --learning_rate 5e-5
+
 # Two-stage training: 10 epochs with the encoder frozen, then its top 2 blocks fine-tuned at 1e-4.
 accelerate launch training/train.py --preset coco-karpathy --image_dir /data/coco --output_dir runs/coco \
     --fine_tune_encoder_after 10 --fine_tune_encoder_blocks 2 --encoder_learning_rate 1e-4 --with_tracking
@@ -72,6 +76,8 @@ from training.checkpointing import (  # noqa: E402
 from training.collate import CaptionCollator, CaptionPairs, StreamingCaptionPairs  # noqa: E402
 from training.data import load_caption_dataset  # noqa: E402
 from training.feature_cache import build_feature_cache, weights_fingerprint  # noqa: E402
+from training.saved_model import load_saved_captioner  # noqa: E402
+from training.scst import ScstStats, SelfCriticalLoss  # noqa: E402
 from training.validation import caption_metrics, decoding_kwargs, model_loss, validation_loss  # noqa: E402
 
 logger = get_logger(__name__)
@@ -144,8 +150,6 @@ def build_model(args, train_captions: list[str]):
     model = ShowAttendTellForConditionalGeneration(config)
     if args.pretrained_backbone:
         load_pretrained_backbone(model.encoder.backbone, args.backbone)
-    for name, value in decoding_kwargs(args.num_beams, args.max_new_tokens, args.length_penalty).items():
-        setattr(model.generation_config, name, value)  # saved folders decode like validation did
     return model, processor
 
 
@@ -241,7 +245,17 @@ def main(argv: list[str] | None = None) -> dict:
         train_captions = [row["captions"] for row in train_data.select_columns(["captions"])]
     else:
         train_captions = train_data["captions"]
-    model, processor = build_model(args, [caption for captions in train_captions for caption in captions])
+    if args.model_name_or_path:
+        model, processor = load_saved_captioner(args)
+    else:
+        model, processor = build_model(args, [caption for captions in train_captions for caption in captions])
+    for name, value in decoding_kwargs(args.num_beams, args.max_new_tokens, args.length_penalty).items():
+        setattr(model.generation_config, name, value)  # saved folders decode like validation did
+    self_critical = None
+    if args.scst_after is not None:  # CIDEr-D document frequencies of the training references, computed once
+        self_critical = SelfCriticalLoss(
+            processor, train_captions, args.scst_samples, args.scst_baseline, args.scst_max_new_tokens
+        )
     logger.info(
         f"{len(train_captions)} training images ({sum(map(len, train_captions))} captions), "
         f"{len(eval_data) if eval_data is not None else 0} validation images, vocabulary of {len(processor.tokenizer)}"
@@ -368,9 +382,14 @@ def main(argv: list[str] | None = None) -> dict:
         if epoch == starting_epoch and resume_batches:
             active_dataloader = accelerator.skip_first_batches(train_dataloader, resume_batches)
         running_loss, running_batches = 0.0, 0
+        scst_stage, scst_stats = self_critical is not None and epoch >= args.scst_after, ScstStats()
         for batch in active_dataloader:
             with accelerator.accumulate(model):
-                loss = model_loss(model, batch, frozen)
+                if scst_stage:  # self-critical sequence training (training/scst.py)
+                    loss, scst_metrics = self_critical(model, batch, frozen)
+                    scst_stats.add(scst_metrics)
+                else:
+                    loss = model_loss(model, batch, frozen)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
@@ -385,6 +404,9 @@ def main(argv: list[str] | None = None) -> dict:
             progress_bar.update(1)
             if state.completed_steps % args.logging_steps == 0:
                 logs = {"loss": float(running_loss) / running_batches, "learning_rate": lr_scheduler.get_last_lr()[0]}
+                if scst_stage:
+                    logs.update(scst_stats.means())
+                    scst_stats = ScstStats()
                 state.log_history.append({"step": state.completed_steps, "epoch": epoch, **logs})
                 progress_bar.set_postfix(loss=f"{logs['loss']:.3f}", epoch=epoch)
                 if args.with_tracking:

@@ -22,9 +22,9 @@ def decoding_kwargs(num_beams: int, max_new_tokens: int, length_penalty: float) 
     return kwargs
 
 
-def model_loss(model, batch: dict[str, torch.Tensor], frozen_encoder: bool) -> torch.Tensor:
-    """Loss of one batch: from cached `features`, from frozen-encoder features computed without gradients, or
-    end to end from `pixel_values` when encoder blocks are being fine-tuned."""
+def encoder_inputs(model, batch: dict[str, torch.Tensor], frozen_encoder: bool) -> dict:
+    """The model's image inputs for one batch: cached `features`, frozen-encoder features computed without
+    gradients, or `pixel_values` (end to end) when encoder blocks are being fine-tuned."""
     if "features" in batch:
         features = batch["features"]
     elif frozen_encoder:
@@ -33,8 +33,13 @@ def model_loss(model, batch: dict[str, torch.Tensor], frozen_encoder: bool) -> t
         with torch.no_grad():
             features = encoder.backbone_features(batch["pixel_values"].float())
     else:
-        return model(pixel_values=batch["pixel_values"], labels=batch["labels"]).loss
-    return model(encoder_outputs=ShowAttendTellEncoderOutput(last_hidden_state=features), labels=batch["labels"]).loss
+        return {"pixel_values": batch["pixel_values"]}
+    return {"encoder_outputs": ShowAttendTellEncoderOutput(last_hidden_state=features)}
+
+
+def model_loss(model, batch: dict[str, torch.Tensor], frozen_encoder: bool) -> torch.Tensor:
+    """Teacher-forced loss of one batch (image inputs as `encoder_inputs` gives them)."""
+    return model(**encoder_inputs(model, batch, frozen_encoder), labels=batch["labels"]).loss
 
 
 @torch.no_grad()
@@ -89,4 +94,11 @@ def captions_from_features(
     return captions
 
 
-__all__ = ["caption_metrics", "captions_from_features", "decoding_kwargs", "model_loss", "validation_loss"]
+__all__ = [
+    "caption_metrics",
+    "captions_from_features",
+    "decoding_kwargs",
+    "encoder_inputs",
+    "model_loss",
+    "validation_loss",
+]

@@ -1,0 +1,161 @@
+"""Self-critical sequence training: the policy-gradient step, a short run that raises training-set CIDEr-D from a saved
+captioner whose output folder then loads with remote code, the cross-entropy -> SCST switch, and option errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from show_attend_tell import (
+    ShowAttendTellEncoderOutput,
+    ShowAttendTellForConditionalGeneration,
+    ShowAttendTellProcessor,
+)
+from show_attend_tell.metrics.cider import CiderD
+from tests.conftest import COCO_MINI, make_tiny, read_metadata
+from tests.training.train_utils import TINY_ARGS, read_json, run_training
+from training.args import parse_args
+from training.scst import generated_tokens, policy_gradient_loss, reference_token_ids, sequence_log_probs
+
+TRAIN_IMAGES = 8
+
+
+def test_generated_tokens_count_up_to_the_first_eos():
+    eos = 2
+    sequences = torch.tensor([[1, 5, 6, 2, 0, 0], [1, 2, 0, 0, 0, 0], [1, 7, 8, 9, 5, 6]])
+    mask, words = generated_tokens(sequences, eos)
+    assert mask.tolist() == [
+        [True, True, True, False, False],
+        [True, False, False, False, False],
+        [True, True, True, True, True],
+    ]
+    assert words == [[5, 6], [], [7, 8, 9, 5, 6]]
+
+
+@pytest.mark.parametrize("advantage", [1.0, -1.0])
+def test_a_sample_that_beats_the_baseline_gains_probability(advantage):
+    model, _ = make_tiny(["a dog runs on the grass", "a cat sits on a mat"], dropout=0.0)
+    model.train()
+    features = torch.randn(1, 4, model.config.encoder_dim)
+    inputs = {"encoder_outputs": ShowAttendTellEncoderOutput(last_hidden_state=features)}
+    sequence = torch.tensor([[model.config.decoder_start_token_id, 4, 5, 6, model.config.eos_token_id]])
+    mask = torch.ones(1, 4, dtype=torch.bool)
+
+    log_probs = sequence_log_probs(model, inputs, sequence)
+    loss = policy_gradient_loss(log_probs, mask, torch.tensor([advantage]))
+    # Scale: minus the advantage times the mean log-probability of the sample's tokens.
+    assert loss.item() == pytest.approx(-advantage * log_probs.sum().item() / 4, rel=1e-6)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        change = sequence_log_probs(model, inputs, sequence).sum() - log_probs.detach().sum()
+    assert change * advantage > 1e-3, f"log-probability moved by {change:.4f} for advantage {advantage}"
+
+
+def train_references() -> list[list[str]]:
+    return [row["captions"] for row in read_metadata(COCO_MINI / "train")[:TRAIN_IMAGES]]
+
+
+def training_set_cider(model, processor) -> float:
+    """Mean CIDEr-D of greedy captions of the training images (frequencies from their references)."""
+    rows = read_metadata(COCO_MINI / "train")[:TRAIN_IMAGES]
+    pixel_values = processor(images=[row["path"] for row in rows])["pixel_values"]
+    sequences = model.eval().generate(pixel_values, num_beams=1, max_new_tokens=12)
+    _, words = generated_tokens(sequences, model.config.eos_token_id)
+    cider = CiderD(reference_token_ids(processor.tokenizer, train_references()))
+    return float(cider.score(words, range(TRAIN_IMAGES)).mean())
+
+
+def test_scst_from_a_saved_captioner_raises_training_cider_and_saves_a_remote_code_folder(tmp_path):
+    common = [
+        *TINY_ARGS,
+        "--dataset_name", COCO_MINI,
+        "--max_train_samples", TRAIN_IMAGES,
+        "--no_validation",
+        "--num_warmup_steps", 0,
+        "--lr_scheduler_type", "constant",
+        "--feature_cache", tmp_path / "cache",
+    ]  # fmt: skip
+    saved = tmp_path / "cross_entropy"
+    run_training(*common, "--num_train_epochs", 30, "--learning_rate", 1e-2, "--output_dir", saved)
+    processor = ShowAttendTellProcessor.from_pretrained(saved)
+    before = training_set_cider(ShowAttendTellForConditionalGeneration.from_pretrained(saved), processor)
+
+    output_dir = tmp_path / "scst"
+    run_training(
+        *common, "--model_name_or_path", saved, "--scst", "--num_train_epochs", 8, "--learning_rate", 3e-4,
+        "--output_dir", output_dir,
+    )  # fmt: skip
+
+    after = training_set_cider(ShowAttendTellForConditionalGeneration.from_pretrained(output_dir), processor)
+    assert after > 1.1 * before, f"training-set CIDEr-D {before:.3f} -> {after:.3f}"
+    logs = read_json(output_dir / "trainer_state.json")["log_history"]
+    assert len(logs) == 40 and all(
+        {"scst_reward", "scst_baseline", "scst_sample_length"} <= set(entry) for entry in logs
+    )
+    # Same vocabulary and architecture as the saved captioner.
+    assert read_json(output_dir / "tokenizer.json") == read_json(saved / "tokenizer.json")
+    assert read_json(output_dir / "training_args.json")["decoder_dim"] == 32
+
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["show_attend_tell"] = None  # only the folder's own code may be used
+        from transformers import AutoModel, AutoProcessor
+        model = AutoModel.from_pretrained({str(output_dir)!r}, trust_remote_code=True).eval()
+        processor = AutoProcessor.from_pretrained({str(output_dir)!r}, trust_remote_code=True)
+        ids = model.generate(processor(images={str(read_metadata(COCO_MINI / "train")[0]["path"])!r})["pixel_values"])
+        print("CAPTION", repr(processor.batch_decode(ids)[0]))
+        """
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "CAPTION" in result.stdout
+
+
+def test_scst_after_cross_entropy_epochs_in_one_run_with_the_mean_baseline(tmp_path):
+    run_training(
+        *TINY_ARGS,
+        "--dataset_name", COCO_MINI,
+        "--max_train_samples", 4,
+        "--no_validation",
+        "--num_train_epochs", 2,
+        "--scst_after", 1,
+        "--scst_baseline", "mean",
+        "--scst_samples", 3,
+        "--output_dir", tmp_path / "run",
+        "--feature_cache", tmp_path / "cache",
+    )  # fmt: skip
+    logs = read_json(tmp_path / "run" / "trainer_state.json")["log_history"]
+    assert [entry["epoch"] for entry in logs] == [0, 0, 0, 1, 1, 1]
+    assert ["scst_reward" in entry for entry in logs] == [False] * 3 + [True] * 3
+    assert all(0 < entry["scst_sample_length"] <= 12 for entry in logs[3:])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--scst"], "--scst needs --model_name_or_path"),
+        (["--scst_after", "1", "--scst_baseline", "mean", "--scst_samples", "1"], "--scst_samples must be at least 2"),
+        (["--scst_after", "1", "--streaming", "--max_train_steps", "5"], "not available with --streaming"),
+    ],
+)
+def test_conflicting_scst_options_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--output_dir", "out", *argv])
+    assert message in capsys.readouterr().err
+
+
+def test_architecture_options_that_contradict_the_saved_model_are_refused(tiny_model_dir, tmp_path):
+    with pytest.raises(SystemExit, match=r"--decoder_dim 64 \(the saved model has 48\)"):
+        run_training(
+            "--model_name_or_path", tiny_model_dir, "--decoder_dim", "64", "--dataset_name", COCO_MINI,
+            "--output_dir", tmp_path / "run",
+        )  # fmt: skip

@@ -1,0 +1,166 @@
+"""Self-critical sequence training (Rennie et al. 2017): optimise the CIDEr-D of sampled captions directly.
+
+One SCST step on a batch of images:
+1. draw `samples` captions per image with the model's own `generate(do_sample=True, num_return_sequences=samples)`
+   (plain ancestral sampling: no top-k/top-p, temperature 1), in eval mode so no dropout changes the policy;
+2. reward every sample with its CIDEr-D against the image's training references (`CiderD`, document frequencies of
+   the whole training set, computed once; only local samples are needed, so every process scores its own);
+3. subtract a baseline: the CIDEr-D of the greedy caption (`greedy`, Rennie et al.) or the mean reward of the image's
+   other samples (`mean`, ruotianluo's "new self-critical");
+4. a teacher-forced pass over the sampled sequences gives their differentiable log-probabilities, also in eval mode:
+   they are then exactly the log-probabilities of the policy that drew the samples (with dropout they would be another
+   policy's; on tiny data that mismatch made CIDEr fall); the loss is `-sum(advantage * log p(token)) / tokens`.
+
+Batches come from the same (image, caption) sampler as cross-entropy training, so step counts, the learning-rate
+schedule, checkpoints and exact resume are the same in both stages; the pair's caption is not used, only its image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from show_attend_tell.metrics.cider import CiderD
+
+from .validation import encoder_inputs
+
+BASELINES = ("greedy", "mean")
+
+
+def reference_token_ids(tokenizer, captions: Sequence[Sequence[str]]) -> list[list[list[int]]]:
+    """Every image's reference captions as word ids (no special tokens), the units the rewards compare."""
+    return [tokenizer(list(image), add_special_tokens=False)["input_ids"] for image in captions]
+
+
+def generated_tokens(sequences: torch.Tensor, eos_token_id: int) -> tuple[torch.Tensor, list[list[int]]]:
+    """For `generate()` output `(rows, 1 + steps)` (start token first): the mask of the steps that count `(rows,
+    steps)`, every token up to and including the first `eos`, and each row's words before that `eos`."""
+    targets = sequences[:, 1:]
+    is_eos = targets == eos_token_id
+    mask = (is_eos.cumsum(dim=1) - is_eos.long()) == 0  # not yet past the first eos
+    words = [row[keep & ~end].tolist() for row, keep, end in zip(targets.cpu(), mask.cpu(), is_eos.cpu(), strict=True)]
+    return mask, words
+
+
+def policy_gradient_loss(token_log_probs: torch.Tensor, mask: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
+    """REINFORCE with a baseline: `-sum(advantage_row * log p(token))` over the counted tokens, divided by their
+    number (ruotianluo's normalisation). `token_log_probs`, `mask`: `(rows, steps)`; `advantages`: `(rows,)`."""
+    weighted = token_log_probs * mask * advantages.unsqueeze(1).to(token_log_probs.dtype)
+    return -weighted.sum() / mask.sum().clamp(min=1)
+
+
+def sequence_log_probs(model, inputs: dict, sequences: torch.Tensor) -> torch.Tensor:
+    """Teacher-forced log-probabilities `(rows, steps)` of the tokens of `sequences` (rows grouped by image, as
+    `generate()` returns them), differentiable w.r.t. the model."""
+    logits = model(**inputs, decoder_input_ids=sequences[:, :-1], use_cache=False).logits
+    return F.log_softmax(logits.float(), dim=-1).gather(-1, sequences[:, 1:].unsqueeze(-1)).squeeze(-1)
+
+
+@dataclass
+class ScstStats:
+    """Running sums of the logged SCST metrics (mean sample reward, mean baseline, mean sample length in words)."""
+
+    sums: dict[str, float] = field(default_factory=lambda: {"reward": 0.0, "baseline": 0.0, "sample_length": 0.0})
+    batches: int = 0
+
+    def add(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.sums[name] += value
+        self.batches += 1
+
+    def means(self) -> dict[str, float]:
+        return {f"scst_{name}": value / max(self.batches, 1) for name, value in self.sums.items()}
+
+
+class SelfCriticalLoss:
+    """The SCST loss of a training batch. `references`: every training image's reference captions (strings), in
+    data set order, the order of the batches' `image_index`."""
+
+    def __init__(
+        self,
+        processor,
+        references: Sequence[Sequence[str]],
+        samples: int,
+        baseline: str,
+        max_new_tokens: int,
+    ):
+        if baseline not in BASELINES:
+            raise ValueError(f"baseline: expected one of {BASELINES}, got {baseline!r}")
+        if baseline == "mean" and samples < 2:
+            raise ValueError(f"samples: the 'mean' baseline needs at least 2 samples per image, got {samples}")
+        self.cider = CiderD(reference_token_ids(processor.tokenizer, references))
+        self.samples = samples
+        self.baseline = baseline
+        self.max_new_tokens = max_new_tokens
+
+    @torch.no_grad()
+    def _decode(self, model, inputs: dict, sample: bool) -> torch.Tensor:
+        """Samples (`sample=True`, `self.samples` rows per image) or greedy captions, decoded in eval mode by the
+        model's own `generate()`; returned as an ordinary tensor usable in the teacher-forced pass."""
+        unwrapped = getattr(model, "module", model)
+        was_training = unwrapped.training
+        unwrapped.eval()
+        try:
+            options = {"do_sample": True, "num_return_sequences": self.samples, "top_k": 0, "top_p": 1.0}
+            sequences = unwrapped.generate(
+                **inputs,
+                num_beams=1,
+                max_new_tokens=self.max_new_tokens,
+                temperature=1.0,
+                **(options if sample else {"do_sample": False}),
+            )
+        finally:
+            unwrapped.train(was_training)
+        return sequences.clone()  # generate() runs in inference mode; autograd needs a normal tensor
+
+    def _baselines(self, model, inputs: dict, rewards: np.ndarray, image_indices: np.ndarray) -> np.ndarray:
+        """The baseline of every sample: its image's greedy-caption reward, or the mean of its image's other
+        samples' rewards."""
+        if self.baseline == "mean":
+            per_image = rewards.reshape(-1, self.samples)
+            others = (per_image.sum(axis=1, keepdims=True) - per_image) / (self.samples - 1)
+            return others.reshape(-1)
+        _, greedy_words = generated_tokens(self._decode(model, inputs, sample=False), model_eos(model))
+        return np.repeat(self.cider.score(greedy_words, image_indices), self.samples)
+
+    def __call__(self, model, batch: dict[str, torch.Tensor], frozen_encoder: bool) -> tuple[torch.Tensor, dict]:
+        """`(loss, metrics)` of one batch; `metrics`: mean reward, baseline and sample length (floats)."""
+        inputs = encoder_inputs(model, batch, frozen_encoder)
+        image_indices = batch["image_index"].cpu().numpy()
+        sequences = self._decode(model, inputs, sample=True)  # (images * samples, 1 + steps)
+        mask, words = generated_tokens(sequences, model_eos(model))
+        rewards = self.cider.score(words, np.repeat(image_indices, self.samples))
+        baselines = self._baselines(model, inputs, rewards, image_indices)
+        advantages = torch.as_tensor(rewards - baselines, device=sequences.device)
+        unwrapped = getattr(model, "module", model)
+        was_training = unwrapped.training
+        unwrapped.eval()  # the sampling policy's own log-probabilities (no dropout), see the module docstring
+        try:
+            loss = policy_gradient_loss(sequence_log_probs(model, inputs, sequences), mask, advantages)
+        finally:
+            unwrapped.train(was_training)
+        metrics = {
+            "reward": float(rewards.mean()),
+            "baseline": float(baselines.mean()),
+            "sample_length": float(np.mean([len(row) for row in words])),
+        }
+        return loss, metrics
+
+
+def model_eos(model) -> int:
+    return getattr(model, "module", model).config.eos_token_id
+
+
+__all__ = [
+    "BASELINES",
+    "ScstStats",
+    "SelfCriticalLoss",
+    "generated_tokens",
+    "policy_gradient_loss",
+    "reference_token_ids",
+    "sequence_log_probs",
+]
