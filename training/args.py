@@ -235,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     scst.add_argument(
         "--scst_max_new_tokens", type=int, default=None, help="Longest sampled caption (default: --max_new_tokens)."
     )
+    scst.add_argument(
+        "--scst_bleu_weight",
+        type=float,
+        default=0.0,
+        help="Reward = CIDEr-D + this weight x sentence BLEU-4 (0: CIDEr-D alone, as in Rennie et al.).",
+    )
 
     validation = parser.add_argument_group("validation")
     validation.add_argument("--num_beams", type=int, default=3)
@@ -291,6 +297,8 @@ def check_scst_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             f"--scst_samples must be at least {minimum} with --scst_baseline {args.scst_baseline}, "
             f"got {args.scst_samples}"
         )
+    if not args.scst_bleu_weight >= 0:
+        parser.error(f"--scst_bleu_weight must be a number >= 0, got {args.scst_bleu_weight}")
     if args.scst_max_new_tokens is None:
         args.scst_max_new_tokens = args.max_new_tokens
 

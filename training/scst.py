@@ -4,7 +4,8 @@ One SCST step on a batch of images:
 1. draw `samples` captions per image with the model's own `generate(do_sample=True, num_return_sequences=samples)`
    (plain ancestral sampling: no top-k/top-p, temperature 1), in eval mode so no dropout changes the policy;
 2. reward every sample with its CIDEr-D against the image's training references (`CiderD`, document frequencies of
-   the whole training set, computed once; only local samples are needed, so every process scores its own);
+   the whole training set, computed once; only local samples are needed, so every process scores its own), plus
+   `bleu_weight` times its sentence BLEU-4 (`SentenceBleu`; 0 by default, as in Rennie et al.);
 3. subtract a baseline: the CIDEr-D of the greedy caption (`greedy`, Rennie et al.) or the mean reward of the image's
    other samples (`mean`, ruotianluo's "new self-critical");
 4. a teacher-forced pass over the sampled sequences gives their differentiable log-probabilities, also in eval mode:
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from show_attend_tell.metrics.bleu import SentenceBleu
 from show_attend_tell.metrics.cider import CiderD
 
 from .validation import encoder_inputs
@@ -87,12 +89,18 @@ class SelfCriticalLoss:
         samples: int,
         baseline: str,
         max_new_tokens: int,
+        bleu_weight: float = 0.0,
     ):
         if baseline not in BASELINES:
             raise ValueError(f"baseline: expected one of {BASELINES}, got {baseline!r}")
         if baseline == "mean" and samples < 2:
             raise ValueError(f"samples: the 'mean' baseline needs at least 2 samples per image, got {samples}")
-        self.cider = CiderD(reference_token_ids(processor.tokenizer, references))
+        if not bleu_weight >= 0:
+            raise ValueError(f"bleu_weight: expected a number >= 0, got {bleu_weight}")
+        reference_ids = reference_token_ids(processor.tokenizer, references)
+        self.cider = CiderD(reference_ids)
+        self.bleu = SentenceBleu(reference_ids) if bleu_weight else None
+        self.bleu_weight = bleu_weight
         self.samples = samples
         self.baseline = baseline
         self.max_new_tokens = max_new_tokens
@@ -125,7 +133,14 @@ class SelfCriticalLoss:
             others = (per_image.sum(axis=1, keepdims=True) - per_image) / (self.samples - 1)
             return others.reshape(-1)
         _, greedy_words = generated_tokens(self._decode(model, inputs, sample=False), model_eos(model))
-        return np.repeat(self.cider.score(greedy_words, image_indices), self.samples)
+        return np.repeat(self.rewards(greedy_words, image_indices), self.samples)
+
+    def rewards(self, words: Sequence[Sequence[int]], image_indices: np.ndarray) -> np.ndarray:
+        """CIDEr-D (plus `bleu_weight` x BLEU-4) of each caption's word ids against its image's references."""
+        rewards = self.cider.score(words, image_indices)
+        if self.bleu is not None:
+            rewards = rewards + self.bleu_weight * self.bleu.score(words, image_indices)
+        return rewards
 
     def __call__(self, model, batch: dict[str, torch.Tensor], frozen_encoder: bool) -> tuple[torch.Tensor, dict]:
         """`(loss, metrics)` of one batch; `metrics`: mean reward, baseline and sample length (floats)."""
@@ -133,7 +148,7 @@ class SelfCriticalLoss:
         image_indices = batch["image_index"].cpu().numpy()
         sequences = self._decode(model, inputs, sample=True)  # (images * samples, 1 + steps)
         mask, words = generated_tokens(sequences, model_eos(model))
-        rewards = self.cider.score(words, np.repeat(image_indices, self.samples))
+        rewards = self.rewards(words, np.repeat(image_indices, self.samples))
         baselines = self._baselines(model, inputs, rewards, image_indices)
         advantages = torch.as_tensor(rewards - baselines, device=sequences.device)
         unwrapped = getattr(model, "module", model)

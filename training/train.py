@@ -254,7 +254,12 @@ def main(argv: list[str] | None = None) -> dict:
     self_critical = None
     if args.scst_after is not None:  # CIDEr-D document frequencies of the training references, computed once
         self_critical = SelfCriticalLoss(
-            processor, train_captions, args.scst_samples, args.scst_baseline, args.scst_max_new_tokens
+            processor,
+            train_captions,
+            args.scst_samples,
+            args.scst_baseline,
+            args.scst_max_new_tokens,
+            bleu_weight=args.scst_bleu_weight,
         )
     logger.info(
         f"{len(train_captions)} training images ({sum(map(len, train_captions))} captions), "

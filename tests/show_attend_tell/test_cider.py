@@ -1,4 +1,5 @@
-"""The fast CIDEr-D equals pycocoevalcap's CIDEr-D on the same tokenised captions, candidate by candidate."""
+"""The reward metrics equal pycocoevalcap on the same tokenised captions, candidate by candidate: the fast CIDEr-D
+and the sentence-level BLEU-4."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import time
 
 import numpy as np
 import pytest
+from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 
+from show_attend_tell.metrics.bleu import SentenceBleu
 from show_attend_tell.metrics.cider import CiderD, penalty_length
 from tests.conftest import read_metadata
 
@@ -42,17 +45,17 @@ def candidate_sets(references: list[list[list[str]]]) -> dict[str, list[list[str
     }  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "own first reference",
-        "another image's reference",
-        "repeated words",
-        "one word, empty and two words",
-        "very long",
-        "words outside every reference",
-    ],
-)
+CANDIDATE_SETS = [
+    "own first reference",
+    "another image's reference",
+    "repeated words",
+    "one word, empty and two words",
+    "very long",
+    "words outside every reference",
+]
+
+
+@pytest.mark.parametrize("name", CANDIDATE_SETS)
 def test_equals_pycocoevalcap(references, name):
     candidates = candidate_sets(references)[name]
     expected = pycocoevalcap_scores(candidates, references)
@@ -103,3 +106,14 @@ def test_bad_inputs_name_the_input(references):
         scorer.score([["a"]], [len(references)])
     with pytest.raises(ValueError, match="image_indices"):
         scorer.score([["a"], ["b"]], [0])
+
+
+@pytest.mark.parametrize("name", CANDIDATE_SETS)
+def test_sentence_bleu4_equals_pycocoevalcap(references, name):
+    candidates = candidate_sets(references)[name]
+    results = {index: [" ".join(candidate)] for index, candidate in enumerate(candidates)}
+    ground_truth = {index: [" ".join(caption) for caption in image] for index, image in enumerate(references)}
+    expected = np.asarray(Bleu(4).compute_score(ground_truth, results, verbose=0)[1][3])
+    scores = SentenceBleu(references).score(candidates, range(len(candidates)))
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
+    assert not name.startswith("own") or np.allclose(scores, 1.0)

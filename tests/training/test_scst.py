@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,11 +17,18 @@ from show_attend_tell import (
     ShowAttendTellForConditionalGeneration,
     ShowAttendTellProcessor,
 )
+from show_attend_tell.metrics.bleu import SentenceBleu
 from show_attend_tell.metrics.cider import CiderD
 from tests.conftest import COCO_MINI, make_tiny, read_metadata
-from tests.training.train_utils import TINY_ARGS, read_json, run_training
+from tests.training.train_utils import TINY_ARGS, read_json, read_weights, run_training
 from training.args import parse_args
-from training.scst import generated_tokens, policy_gradient_loss, reference_token_ids, sequence_log_probs
+from training.scst import (
+    SelfCriticalLoss,
+    generated_tokens,
+    policy_gradient_loss,
+    reference_token_ids,
+    sequence_log_probs,
+)
 
 TRAIN_IMAGES = 8
 
@@ -145,6 +153,8 @@ def test_scst_after_cross_entropy_epochs_in_one_run_with_the_mean_baseline(tmp_p
         (["--scst"], "--scst needs --model_name_or_path"),
         (["--scst_after", "1", "--scst_baseline", "mean", "--scst_samples", "1"], "--scst_samples must be at least 2"),
         (["--scst_after", "1", "--streaming", "--max_train_steps", "5"], "not available with --streaming"),
+        (["--scst_after", "1", "--scst_bleu_weight", "-0.5"], "--scst_bleu_weight must be a number >= 0, got -0.5"),
+        (["--scst_after", "1", "--scst_bleu_weight", "nan"], "--scst_bleu_weight must be a number >= 0, got nan"),
     ],
 )
 def test_conflicting_scst_options_are_refused(argv, message, capsys):
@@ -159,3 +169,49 @@ def test_architecture_options_that_contradict_the_saved_model_are_refused(tiny_m
             "--model_name_or_path", tiny_model_dir, "--decoder_dim", "64", "--dataset_name", COCO_MINI,
             "--output_dir", tmp_path / "run",
         )  # fmt: skip
+
+
+def test_reward_adds_the_weighted_sentence_bleu():
+    references = train_references()[:3]
+    _, processor = make_tiny([caption for image in references for caption in image])
+    cider_only = SelfCriticalLoss(processor, references, samples=2, baseline="mean", max_new_tokens=8)
+    with_bleu = SelfCriticalLoss(processor, references, 2, "mean", 8, bleu_weight=0.5)
+    reference_ids = reference_token_ids(processor.tokenizer, references)
+    words = [reference_ids[0][0], reference_ids[1][0][:3], reference_ids[0][1]]
+    indices = np.array([0, 1, 2])
+    bleu = SentenceBleu(reference_ids).score(words, indices)
+    assert bleu[0] == pytest.approx(1.0) and 0 < bleu[1] < 1  # a reference itself; a prefix of one
+    np.testing.assert_allclose(with_bleu.rewards(words, indices), cider_only.rewards(words, indices) + 0.5 * bleu)
+
+
+def test_resumed_scst_run_matches_uninterrupted_run(tmp_path):
+    # 12 scenes x 4 captions = 48 pairs = 3 optimizer steps per epoch (2 batches of 8 accumulated); epoch 0 is
+    # cross-entropy, epoch 1 self-critical. Resuming at step 4 (inside the SCST epoch) must restore the sampling RNG.
+    common = [
+        *TINY_ARGS,
+        "--max_train_samples", 12,
+        "--gradient_accumulation_steps", 2,
+        "--max_train_steps", 6,
+        "--checkpointing_steps", 2,
+        "--checkpoints_total_limit", 10,
+        "--no_validation",
+        "--feature_cache", tmp_path / "cache",
+        "--scst_after", 1,
+        "--scst_samples", 2,
+        "--scst_bleu_weight", 0.5,
+        "--scst_max_new_tokens", 6,
+    ]  # fmt: skip
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    run_training(*common, "--output_dir", full)
+    run_training(*common, "--output_dir", resumed, "--resume_from_checkpoint", full / "checkpoints" / "step_4")
+
+    assert sorted(path.name for path in (resumed / "checkpoints").iterdir()) == ["step_6"]
+    full_log = read_json(full / "trainer_state.json")["log_history"]
+    resumed_log = read_json(resumed / "trainer_state.json")["log_history"]
+    assert "scst_reward" in full_log[-1] and "scst_reward" not in full_log[0]  # the stages really switched
+    assert resumed_log == full_log
+    expected, actual = read_weights(full / "model.safetensors"), read_weights(resumed / "model.safetensors")
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
+    start = read_weights(full / "checkpoints" / "step_4" / "model.safetensors")
+    assert not torch.equal(start["lm_head.weight"], expected["lm_head.weight"])  # the SCST steps changed the model

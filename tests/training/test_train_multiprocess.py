@@ -16,8 +16,8 @@ from tests.conftest import make_tiny
 from tests.training.train_utils import TINY_ARGS, TRAIN_SCRIPT, read_json, read_weights
 
 
-def test_two_cpu_processes_end_with_identical_weights(tmp_path):
-    output_dir = tmp_path / "run"
+def launch_two_processes(*train_args) -> subprocess.CompletedProcess:
+    """`training/train.py` in two data-parallel CPU processes (gloo), with the tiny model settings."""
     command = [
         sys.executable, "-m", "accelerate.commands.launch",
         "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
@@ -25,6 +25,17 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
         TRAIN_SCRIPT,
         "--cpu",
         *TINY_ARGS,
+        *train_args,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def test_two_cpu_processes_end_with_identical_weights(tmp_path):
+    output_dir = tmp_path / "run"
+    result = launch_two_processes(
         "--output_dir", output_dir,
         "--max_train_samples", 16,  # 64 pairs: 4 batches of 8 per process and epoch
         "--max_eval_samples", 4,
@@ -34,10 +45,7 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
         "--feature_cache", tmp_path / "cache",
         "--checkpointing_steps", "epoch",
         "--save_weights_hash",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    )  # fmt: skip
 
     hashes = [(output_dir / f"weights_hash_{rank}.txt").read_text() for rank in (0, 1)]
     assert hashes[0] == hashes[1]
@@ -58,3 +66,26 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
     for name in backbone_params:
         changed = not torch.equal(stage1[name], stage2[name])
         assert changed == (name in top_names), name
+
+
+def test_two_cpu_processes_run_self_critical_training_in_step(tmp_path):
+    # Each process samples and rewards its own images (only local references are needed); the gradients are averaged
+    # as in cross-entropy training, so both processes end with the same weights.
+    output_dir = tmp_path / "run"
+    launch_two_processes(
+        "--output_dir", output_dir,
+        "--max_train_samples", 8,  # 32 pairs: 2 batches of 8 per process and epoch
+        "--num_train_epochs", 2,
+        "--no_validation",
+        "--scst_after", 1,
+        "--scst_samples", 2,
+        "--scst_max_new_tokens", 6,
+        "--feature_cache", tmp_path / "cache",
+        "--save_weights_hash",
+    )  # fmt: skip
+
+    hashes = [(output_dir / f"weights_hash_{rank}.txt").read_text() for rank in (0, 1)]
+    assert hashes[0] == hashes[1]
+    log = read_json(output_dir / "trainer_state.json")["log_history"]
+    assert [("scst_reward" in entry) for entry in log] == [entry["epoch"] == 1 for entry in log]
+    assert any(entry["epoch"] == 1 for entry in log)
