@@ -5,7 +5,8 @@ python training/evaluate.py --model PATH_OR_HUB_ID --dataset_name ../shared/data
     --num_beams 3 --length_penalty 1.0 --max_new_tokens 30 --batch_size 16 --output_dir eval/coco-mini-test
 ```
 
-Writes `predictions.json` (`[{"image_id", "caption"}]`), `metrics.json` and `metrics.md` to `--output_dir`.
+Without `--dataset_name` it evaluates on the built-in shapes set (the default data of `training/train.py`). Writes
+`predictions.json` (`[{"image_id", "caption"}]`), `metrics.json` and `metrics.md` to `--output_dir`.
 `generate_captions()` is the batched inference helper that the training loop's validation also uses.
 """
 
@@ -35,6 +36,8 @@ from show_attend_tell import load_image  # noqa: E402
 from show_attend_tell.grounding import pointing_game, summarize_pointing  # noqa: E402
 from show_attend_tell.metrics import METRIC_NAMES, compute_caption_metrics  # noqa: E402
 from training.data import load_caption_dataset  # noqa: E402
+
+BUILT_IN_DATASET = "built-in shapes"  # what reports call the data when --dataset_name is not given
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +260,11 @@ def metrics_markdown(report: dict) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="Saved model folder or Hub id.")
-    parser.add_argument("--dataset_name", required=True, help="Local folder (e.g. ../shared/data/coco-mini) or Hub id.")
+    parser.add_argument(
+        "--dataset_name",
+        default=None,
+        help="Local folder (e.g. ../shared/data/coco-mini) or Hub id (default: the built-in shapes set of training).",
+    )
     parser.add_argument("--split", default="test")
     parser.add_argument("--num_beams", type=int, default=3)
     parser.add_argument("--length_penalty", type=float, default=1.0)
@@ -286,7 +293,8 @@ def main(argv: list[str] | None = None) -> dict:
     except (OSError, ValueError) as error:
         raise SystemExit(f"Could not load a Show-Attend-Tell model from {args.model!r}: {error}") from None
     dataset = load_eval_split(args.dataset_name, args.split, args.max_samples)
-    logger.info("Evaluating %s on %s (%s, %d images)", args.model, args.dataset_name, args.split, len(dataset))
+    dataset_label = args.dataset_name or BUILT_IN_DATASET
+    logger.info("Evaluating %s on %s (%s, %d images)", args.model, dataset_label, args.split, len(dataset))
 
     predictions, metrics, grounding = evaluate_captioner(
         model,
@@ -300,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
         progress=not args.no_progress,
     )
     report = {
-        "dataset": args.dataset_name,
+        "dataset": dataset_label,
         "split": args.split,
         "num_images": len(predictions),
         "decoding": {

@@ -102,6 +102,13 @@ def test_data_without_boxes_gives_null_grounding(people_model_dir, tmp_path):
     assert "grounding" not in (tmp_path / "metrics.md").read_text()
 
 
+def test_built_in_shapes_set_is_the_default_data(people_model_dir, tmp_path):
+    argv = ["--model", str(people_model_dir), "--split", "test", "--num_beams", "1", "--max_new_tokens", "3"]
+    report = main([*argv, "--max_samples", "4", "--output_dir", str(tmp_path), "--no_progress"])
+    assert report["dataset"] == "built-in shapes" and report["num_images"] == 4
+    assert json.loads((tmp_path / "metrics.json").read_text())["dataset"] == "built-in shapes"
+
+
 def test_generate_captions_strings_and_attention(tiny_model_dir, coco_mini):
     model = AutoModel.from_pretrained(tiny_model_dir, trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(tiny_model_dir, trust_remote_code=True)
