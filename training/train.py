@@ -376,6 +376,49 @@ def main(argv: list[str] | None = None) -> dict:
     higher_is_better = args.metric_for_best_model != "loss"
     stop_early = False
 
+    def validate(epoch: int, frozen: bool) -> bool:
+        """Free-running beam search on the validation set, metrics, best model kept in OUTPUT_DIR; returns whether
+        early stopping is due."""
+        metrics, predictions = caption_metrics(
+            accelerator,
+            model,
+            processor,
+            eval_data,
+            args.per_device_eval_batch_size,
+            decoding,
+            features=feature_caches[1] if frozen else None,
+        )
+        metrics["loss"] = validation_loss(accelerator, model, eval_dataloader, frozen)
+        model.train()
+        state.history.append({"epoch": epoch, "step": state.completed_steps, **metrics})
+        logger.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        logger.info(f"epoch {epoch} captions: {list(predictions.items())[:3]}")
+        if args.with_tracking:
+            accelerator.log({f"eval/{name}": value for name, value in metrics.items()}, step=state.completed_steps)
+        value = metrics[args.metric_for_best_model]
+        improved = state.best_metric is None or (
+            value > state.best_metric if higher_is_better else value < state.best_metric
+        )
+        stop = False
+        if improved:
+            state.best_metric, state.best_epoch, state.epochs_without_improvement = value, epoch, 0
+            if accelerator.is_main_process:
+                unwrapped.save_pretrained(output_dir)
+                processor.save_pretrained(output_dir)
+        else:
+            state.epochs_without_improvement += 1
+            stop = (
+                args.early_stopping_patience is not None
+                and state.epochs_without_improvement >= args.early_stopping_patience
+            )
+        accelerator.wait_for_everyone()
+        return stop
+
+    # A loaded captioner is validated before it trains (as "epoch -1"), so that the output folder keeps it when no
+    # epoch of this run beats it (fine-tuning or SCST can make a good model worse).
+    if args.model_name_or_path is not None and eval_data is not None and checkpoint is None:
+        validate(-1, set_stage(unwrapped, args, 0, collator, eval_collator, feature_caches))
+
     # ------------------------------------------------------------------------------------------------------------
     # Training loop
     # ------------------------------------------------------------------------------------------------------------
@@ -428,44 +471,8 @@ def main(argv: list[str] | None = None) -> dict:
             if done:
                 break
 
-        # --------------------------------------------------------------------------------------------------------
-        # Validation: free-running beam search, metrics, best model, early stopping
-        # --------------------------------------------------------------------------------------------------------
         if eval_data is not None:
-            metrics, predictions = caption_metrics(
-                accelerator,
-                model,
-                processor,
-                eval_data,
-                args.per_device_eval_batch_size,
-                decoding,
-                features=feature_caches[1] if frozen else None,
-            )
-            metrics["loss"] = validation_loss(accelerator, model, eval_dataloader, frozen)
-            model.train()
-            entry = {"epoch": epoch, "step": state.completed_steps, **metrics}
-            state.history.append(entry)
-            examples = list(predictions.items())[:3]
-            logger.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-            logger.info(f"epoch {epoch} captions: {examples}")
-            if args.with_tracking:
-                accelerator.log({f"eval/{name}": value for name, value in metrics.items()}, step=state.completed_steps)
-            value = metrics[args.metric_for_best_model]
-            improved = state.best_metric is None or (
-                value > state.best_metric if higher_is_better else value < state.best_metric
-            )
-            if improved:
-                state.best_metric, state.best_epoch, state.epochs_without_improvement = value, epoch, 0
-                if accelerator.is_main_process:
-                    unwrapped.save_pretrained(output_dir)
-                    processor.save_pretrained(output_dir)
-            else:
-                state.epochs_without_improvement += 1
-                stop_early = (
-                    args.early_stopping_patience is not None
-                    and state.epochs_without_improvement >= args.early_stopping_patience
-                )
-            accelerator.wait_for_everyone()
+            stop_early = validate(epoch, frozen)
         if args.checkpointing_steps == "epoch" or (
             isinstance(args.checkpointing_steps, int) and state.completed_steps % args.checkpointing_steps == 0
         ):

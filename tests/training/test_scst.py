@@ -215,3 +215,31 @@ def test_resumed_scst_run_matches_uninterrupted_run(tmp_path):
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
     start = read_weights(full / "checkpoints" / "step_4" / "model.safetensors")
     assert not torch.equal(start["lm_head.weight"], expected["lm_head.weight"])  # the SCST steps changed the model
+
+
+def test_a_loaded_captioner_is_kept_when_no_epoch_of_the_run_beats_it(tiny_model_dir, tmp_path):
+    # A learning rate this large wrecks the model in one epoch: the output folder must keep the loaded weights, which
+    # were validated before training (as "epoch -1").
+    output_dir = tmp_path / "run"
+    run_training(
+        "--per_device_train_batch_size", 8,
+        "--per_device_eval_batch_size", 8,
+        "--num_beams", 1,
+        "--max_new_tokens", 8,
+        "--model_name_or_path", tiny_model_dir,
+        "--dataset_name", COCO_MINI,
+        "--max_train_samples", TRAIN_IMAGES,
+        "--max_eval_samples", 4,
+        "--num_train_epochs", 1,
+        "--num_warmup_steps", 0,
+        "--learning_rate", 5.0,
+        "--metric_for_best_model", "loss",
+        "--output_dir", output_dir,
+    )  # fmt: skip
+    history = read_json(output_dir / "val_metrics.json")["history"]
+    assert [entry["epoch"] for entry in history] == [-1, 0]
+    assert history[1]["loss"] > history[0]["loss"]
+    assert read_json(output_dir / "val_metrics.json")["best_epoch"] == -1
+    loaded, saved = read_weights(tiny_model_dir / "model.safetensors"), read_weights(output_dir / "model.safetensors")
+    for name in loaded:
+        torch.testing.assert_close(saved[name], loaded[name], rtol=0, atol=0, msg=name)
