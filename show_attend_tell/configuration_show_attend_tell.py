@@ -27,8 +27,9 @@ if not SpecifierSet(TRANSFORMERS_REQUIREMENT).contains(TRANSFORMERS_VERSION, pre
     )
 
 # transformers 5.0 copies only a remote-code file's direct relative imports out of a local folder, so no file of a
-# saved folder imports another one that imports a third: each imports at most this configuration file, and the
-# configuration names the other classes by reference (`auto_map`, `custom_pipelines`) instead of importing them.
+# saved folder imports another one that imports a third: the modeling file imports this configuration and the
+# pipeline, which import no other file of the folder, and the configuration names the classes by reference
+# (`auto_map`, `custom_pipelines`) instead of importing them.
 
 # transformers 5.24 renamed the decoding state `past_key_values` to `cache`: in forward() keywords, in the field of
 # model outputs that generate() reads, and in the keyword that generate() passes back and beam search reorders.
