@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import timm
-import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor
+from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor, caption_images
 from show_attend_tell.export import declared_requirements, is_secret_key, looks_like_token, secret_paths, staged_files
 
 logger = logging.getLogger(__name__)
@@ -265,15 +264,15 @@ def make_attention_figures(
 ) -> list[dict[str, str]]:
     """Caption each photo, plot its per-word attention into `output_dir/figures/attention_<i>.png` and return
     `{"path", "caption", "credit"}` for the card (paths relative to `output_dir`)."""
-    from show_attend_tell.visualization import caption_with_attention, plot_attention
+    from show_attend_tell.visualization import plot_attention
 
     (output_dir / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
     figures = []
-    for index, photo in enumerate(photos, start=1):
-        result = caption_with_attention(model, processor, photo.path, **generate_kwargs)
+    captions = caption_images(model, processor, [photo.path for photo in photos], **generate_kwargs)
+    for index, (photo, result) in enumerate(zip(photos, captions, strict=True), start=1):
         relative = f"{FIGURES_DIR}/attention_{index}.png"
         plot_attention(result, path=output_dir / relative)
-        figures.append({"path": relative, "caption": result.caption, "credit": photo.credit})
+        figures.append({"path": relative, "caption": result.text, "credit": photo.credit})
     return figures
 
 
@@ -292,8 +291,8 @@ def write_model_card(
     datasets: Sequence[str] | None = None,
     base_model: str | None = "auto",
     model_name: str | None = None,
-    num_beams: int = 3,
-    max_new_tokens: int = 20,
+    num_beams: int | None = None,
+    max_new_tokens: int | None = None,
     output_dir: str | os.PathLike | None = None,
 ) -> ModelCard:
     """Write `model_dir/README.md` and return the validated `ModelCard`. All or nothing: the card and its figures are
@@ -314,7 +313,7 @@ def write_model_card(
             Hub id).
         base_model: Hub id of the backbone weights; `"auto"` derives it from timm for pretrained backbones, `None`
             leaves it out.
-        num_beams, max_new_tokens: decoding used for the figures and shown in the usage snippet.
+        num_beams, max_new_tokens: decoding of the figures, when not the folder's `generation_config.json`.
         output_dir: where README.md and figures/ go (default `model_dir`; `export_model_folder` stages them).
     """
     model_dir = Path(model_dir)
@@ -329,10 +328,6 @@ def write_model_card(
 
     model = ShowAttendTellForConditionalGeneration.from_pretrained(model_dir).eval()
     config = model.config
-    with torch.inference_mode():
-        probe = torch.zeros(1, 3, config.image_size, config.image_size)
-        num_regions = model.encoder.backbone_features(probe).shape[1]
-    grid = math.isqrt(num_regions)
 
     if base_model == "auto":
         pretrained = training_args.get("pretrained_backbone", not training_args.get("no_pretrained_backbone", False))
@@ -352,7 +347,6 @@ def write_model_card(
             )
         card = _render_card(
             model,
-            grid,
             metrics,
             training_args,
             val_metrics,
@@ -362,17 +356,21 @@ def write_model_card(
             repo_id=repo_id or str(model_dir),
             revision=revision,
             base_model=base_model,
-            usage_num_beams=num_beams,
-            usage_max_new_tokens=max_new_tokens,
+            decoding_defaults=_decoding_defaults(model.generation_config),
             train_dataset=_display(train_dataset) if train_dataset else None,
         )
         card.save(staging / "README.md")
         return validate_model_card(staging / "README.md", metrics=metrics)
 
 
+def _decoding_defaults(generation_config: Any) -> str:
+    """The saved decoding settings in words, e.g. `num_beams=3, max_new_tokens=30`."""
+    names = ("num_beams", "max_new_tokens", "length_penalty")
+    return ", ".join(f"{name}={getattr(generation_config, name)}" for name in names)
+
+
 def _render_card(
     model: ShowAttendTellForConditionalGeneration,
-    grid: int,
     metrics: dict | None,
     training_args: dict,
     val_metrics: tuple[str, dict] | None,
@@ -391,7 +389,7 @@ def _render_card(
         template_path=str(TEMPLATE_PATH),
         requirements=" ".join(shlex.quote(requirement) for requirement in declared_requirements()),
         config=model.config,
-        grid=grid,
+        grid=model.config.grid_size,
         num_parameters=f"{model.num_parameters():,}",
         training_args=[
             (key, _display(value)) for key, value in sorted(training_args.items()) if not isinstance(value, Mapping)

@@ -4,8 +4,14 @@ Copied into the model folder on export. It needs only `transformers` and the fol
 `trust_remote_code=True`); the `show_attend_tell` package does not have to be installed.
 
 Request:  {"inputs": <image bytes | base64 string | data URL | http(s) URL | PIL image>, "parameters": {...}}
-          `inputs` may also be a list of images. `parameters` go to `model.generate()` (num_beams, max_new_tokens, ...).
-Response: [{"generated_text": "..."}] with one entry per image (per returned sequence with num_return_sequences).
+          `inputs` may also be a list of images. `parameters` go to `model.generate()` (num_beams, max_new_tokens, ...);
+          what is not given comes from the folder's `generation_config.json`. `"return_attention": true` asks for
+          each word's attention map too.
+Response: [{"generated_text": "..."}] with one entry per image (per returned sequence with num_return_sequences);
+          with `return_attention`, each entry also has "words", "attention" (one grid_height x grid_width map per
+          word) and "grid_size".
+
+Captions come from the folder's own `caption_images` (in its pipeline file), the inference path of the package.
 
 The handler serves the public: it never opens a file of the server (a string is an http(s) URL, a data URL or base64,
 nothing else), and every parameter is checked against a type and a range before it reaches `generate()`.
@@ -37,6 +43,7 @@ PARAMETERS = {
     "top_p": (float, 0.0, 1.0, False),
     "do_sample": (bool, None, None, True),
     "early_stopping": (bool, None, None, True),
+    "return_attention": (bool, None, None, True),  # not a generate() argument: the response format
 }
 KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false"}
 
@@ -46,11 +53,13 @@ class EndpointHandler:
         self.model = AutoModel.from_pretrained(path, trust_remote_code=True).eval()
         self.processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
         self.processor.check_model_config(self.model.config)
-        # The folder's processing module (loaded as remote code) reads bytes, base64, URLs and PIL images.
+        # The folder's processing module (loaded as remote code) reads bytes, base64, URLs and PIL images; its pipeline
+        # module holds the inference path.
         processing = sys.modules[type(self.processor).__module__]
         self._load_image, self._decode_base64 = processing.load_image, processing.decode_base64
+        self._caption_images = sys.modules[processing.ShowAttendTellCaptioningPipeline.__module__].caption_images
 
-    def __call__(self, data: dict[str, Any]) -> list[dict[str, str]]:
+    def __call__(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(data, dict):
             raise ValueError(f"Request body must be a JSON object with 'inputs', got {type(data).__name__}")
         if "inputs" not in data:
@@ -61,7 +70,8 @@ class EndpointHandler:
             raise ValueError("'inputs' is an empty list: send at least one image")
         if len(images) > MAX_IMAGES:
             raise ValueError(f"'inputs' has {len(images)} images; at most {MAX_IMAGES} per request")
-        generate_kwargs = self._check_parameters(data.get("parameters") or {})
+        generate_kwargs = self._check_parameters(data.get("parameters") or {}, self.model.generation_config)
+        return_attention = generate_kwargs.pop("return_attention", False)
         pil_images = []
         for index, image in enumerate(images):
             where = "inputs" if not isinstance(inputs, list) else f"inputs[{index}]"
@@ -69,10 +79,13 @@ class EndpointHandler:
                 pil_images.append(self._load_image(self._network_image(image)))
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from None
-        pixel_values = self.processor(images=pil_images)["pixel_values"].to(self.model.dtype)
         with torch.inference_mode():
-            sequences = self.model.generate(pixel_values, **generate_kwargs)
-        return [{"generated_text": text} for text in self.processor.batch_decode(sequences)]
+            captions = self._caption_images(
+                self.model, self.processor, pil_images, batch_size=MAX_IMAGES, **generate_kwargs
+            )
+        if return_attention:
+            return [caption.to_dict() for caption in captions]
+        return [{"generated_text": caption.text} for caption in captions]
 
     def _network_image(self, image: Any) -> Any:
         """What a request may carry: bytes, a PIL image, or a string that is an http(s) URL, a data URL or base64.
@@ -92,7 +105,8 @@ class EndpointHandler:
         return data
 
     @staticmethod
-    def _check_parameters(parameters: Any) -> dict[str, Any]:
+    def _check_parameters(parameters: Any, defaults: Any) -> dict[str, Any]:
+        """The request's parameters, checked; `defaults` (the generation config) supplies what is not given."""
         if not isinstance(parameters, dict):
             raise ValueError(f"'parameters' must be an object of generate() arguments, got {type(parameters).__name__}")
         unknown = sorted(set(parameters) - set(PARAMETERS))
@@ -118,9 +132,10 @@ class EndpointHandler:
                 bounds += "" if high is None else f" and at most {high}"
                 raise ValueError(f"{where} must be {bounds}, got {value}")
             checked[key] = value
-        sequences, beams = checked.get("num_return_sequences", 1), checked.get("num_beams", 1)
+        sequences = checked.get("num_return_sequences", defaults.num_return_sequences or 1)
+        beams = checked.get("num_beams", defaults.num_beams or 1)
         if sequences > beams and not checked.get("do_sample"):
             raise ValueError(f"parameters['num_return_sequences']={sequences} needs num_beams >= that value")
-        if checked.get("min_new_tokens", 0) > checked.get("max_new_tokens", MAX_NEW_TOKENS):
+        if checked.get("min_new_tokens", 0) > checked.get("max_new_tokens", defaults.max_new_tokens or MAX_NEW_TOKENS):
             raise ValueError("parameters['min_new_tokens'] must not exceed parameters['max_new_tokens']")
         return checked

@@ -9,7 +9,7 @@ from .modeling_show_attend_tell import (
     ShowAttendTellForConditionalGeneration,
     ShowAttendTellOutput,
 )
-from .pipeline_show_attend_tell import ShowAttendTellCaptioningPipeline
+from .pipeline_show_attend_tell import Caption, ShowAttendTellCaptioningPipeline, caption_images
 from .processing_show_attend_tell import (
     ShowAttendTellProcessor,
     build_image_processor,
@@ -30,6 +30,7 @@ AutoProcessor.register(ShowAttendTellConfig, ShowAttendTellProcessor, exist_ok=T
 __version__ = "0.1.0"
 
 __all__ = [
+    "Caption",
     "ShowAttendTellCache",
     "ShowAttendTellCaptioningPipeline",
     "ShowAttendTellConfig",
@@ -39,5 +40,6 @@ __all__ = [
     "ShowAttendTellProcessor",
     "build_image_processor",
     "build_tokenizer",
+    "caption_images",
     "load_image",
 ]

@@ -188,8 +188,12 @@ def add_caption_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("images", nargs="+", metavar="IMG", help="image files (JPEG, PNG, ...)")
     parser.add_argument("--model", required=True, help="saved model folder or Hugging Face Hub id")
-    parser.add_argument("--num-beams", type=positive_int, default=5, help="beam size (1 = greedy; default 5)")
-    parser.add_argument("--max-new-tokens", type=positive_int, default=30, help="longest caption in words")
+    parser.add_argument(
+        "--num-beams", type=positive_int, help="beam size, 1 = greedy (default: the model's generation_config.json)"
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=positive_int, help="longest caption in words (default: the model's generation_config)"
+    )
     parser.add_argument("--batch-size", type=positive_int, default=8, help="images per generate() call")
     parser.add_argument(
         "--attention-dir", type=Path, help="save a per-word attention figure OUT/<image stem>.png for every image"
@@ -210,23 +214,22 @@ def run_caption(args: argparse.Namespace) -> int:
             raise CLIError(f"--attention-dir {args.attention_dir}: exists and is not a folder")
         args.attention_dir.mkdir(parents=True, exist_ok=True)
 
-    from .processing_show_attend_tell import load_image
-    from .visualization import captions_with_attention, plot_attention, save_attention_gif
+    from .pipeline_show_attend_tell import caption_images
+    from .visualization import plot_attention, save_attention_gif
 
     with quiet_libraries():
         model, processor = load_captioner(args.model, args.device)
     stems = _figure_stems(args.images)
-    for start in range(0, len(args.images), args.batch_size):
+    for start in range(0, len(args.images), args.batch_size):  # one batch at a time, so lines appear as they come
         names = args.images[start : start + args.batch_size]
         try:
-            images = [load_image(name) for name in names]
+            results = caption_images(
+                model, processor, names, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens
+            )
         except ValueError as error:
             raise CLIError(_one_line(error)) from None
-        results = captions_with_attention(
-            model, processor, images, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens
-        )
         for name, stem, result in zip(names, stems[start : start + args.batch_size], results, strict=True):
-            print(f"{name}\t{result.caption}", flush=True)
+            print(f"{name}\t{result.text}", flush=True)
             if args.attention_dir is None:
                 continue
             if not result.words:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+import timm
+import torch
 import transformers
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -27,9 +31,9 @@ if not SpecifierSet(TRANSFORMERS_REQUIREMENT).contains(TRANSFORMERS_VERSION, pre
     )
 
 # transformers 5.0 copies only a remote-code file's direct relative imports out of a local folder, so no file of a
-# saved folder imports another one that imports a third: the modeling file imports this configuration and the
-# pipeline, which import no other file of the folder, and the configuration names the classes by reference
-# (`auto_map`, `custom_pipelines`) instead of importing them.
+# saved folder imports another one that imports a third: the modeling file imports only this configuration, the
+# processing file only the pipeline (so that `processor.save_pretrained` copies it), and the configuration names the
+# classes by reference (`auto_map`, `custom_pipelines`) instead of importing them.
 
 # transformers 5.24 renamed the decoding state `past_key_values` to `cache`: in forward() keywords, in the field of
 # model outputs that generate() reads, and in the keyword that generate() passes back and beam search reorders.
@@ -48,6 +52,17 @@ PIPELINE_SPEC = {
 }
 
 
+@lru_cache(maxsize=32)
+def backbone_feature_info(backbone: str, image_size: tuple[int, int], feature_index: int = -1) -> tuple[int, int, int]:
+    """`(channels, grid_height, grid_width)` of the feature map `feature_index` of timm's `backbone` on images of
+    `image_size = (height, width)`: the backbone is built and run on PyTorch's meta device (shapes only, no weights,
+    no compute), so the grid is the backbone's real one, whatever its stride and padding rules."""
+    with torch.device("meta"):
+        network = timm.create_model(backbone, pretrained=False, features_only=True, out_indices=(feature_index,))
+        feature_map = network(torch.empty(1, 3, *image_size))[-1]  # (1, channels, grid_height, grid_width)
+    return tuple(feature_map.shape[1:])
+
+
 class ShowAttendTellConfig(PretrainedConfig):
     r"""
     Configuration for [`ShowAttendTellForConditionalGeneration`]: a timm CNN encoder whose last feature map is a
@@ -58,11 +73,20 @@ class ShowAttendTellConfig(PretrainedConfig):
 
     Args:
         backbone (`str`, *optional*, defaults to `"tf_efficientnet_lite0"`):
-            Name of any timm model that supports `features_only=True`. Its last feature map is the region grid.
-        image_size (`int`, *optional*, defaults to 256):
-            Side of the square image fed to the backbone. With a stride-32 backbone, 256 gives an 8x8 grid.
+            Name of any timm model that supports `features_only=True`. Its feature map `feature_index` is the region
+            grid.
+        feature_index (`int`, *optional*, defaults to -1):
+            Which of the backbone's feature maps (timm `out_indices`) is the region grid: -1 is the last (stride 32 for
+            most CNNs), -2 the one before (stride 16: a grid twice as fine, with fewer channels).
+        image_size (`int` or `[height, width]`, *optional*, defaults to 256):
+            Size of the image fed to the backbone: an `int` for a square. With a stride-32 backbone, 256 gives an 8x8
+            grid and `[192, 320]` a 6x10 grid.
         encoder_dim (`int`, *optional*):
-            Channels of the backbone's last feature map. Filled in from the backbone when left `None`.
+            Channels of the region features. Derived from the backbone when left `None`; checked when given.
+        grid_size (`[height, width]`, *optional*):
+            The region grid: rows and columns of the backbone's feature map at `image_size`, in the row-major order of
+            the attention maps (`num_regions = height * width`). Derived from the backbone when left `None`; checked
+            when given. Everything that maps attention to pixels reads it.
         attention_dim (`int`, *optional*, defaults to 512):
             Width of the additive attention's hidden layer.
         embed_dim (`int`, *optional*, defaults to 512):
@@ -90,8 +114,10 @@ class ShowAttendTellConfig(PretrainedConfig):
     def __init__(
         self,
         backbone: str = "tf_efficientnet_lite0",
-        image_size: int = 256,
+        image_size: int | list[int] = 256,
         encoder_dim: int | None = None,
+        grid_size: list[int] | None = None,
+        feature_index: int = -1,
         attention_dim: int = 512,
         embed_dim: int = 512,
         decoder_dim: int = 512,
@@ -107,8 +133,17 @@ class ShowAttendTellConfig(PretrainedConfig):
         **kwargs,
     ):
         self.backbone = backbone
-        self.image_size = image_size
-        self.encoder_dim = encoder_dim
+        self.image_size = list(image_size) if isinstance(image_size, (list, tuple)) else image_size
+        self.feature_index = feature_index
+        channels, *grid = backbone_feature_info(backbone, self.image_height_width, feature_index)
+        for name, given, derived in (("encoder_dim", encoder_dim, channels), ("grid_size", grid_size, grid)):
+            if given is not None and (list(given) if isinstance(given, (list, tuple)) else given) != derived:
+                raise ValueError(
+                    f"{name}={given} but backbone {backbone!r} (feature map {feature_index}) gives {derived} on "
+                    f"images of {self.image_height_width}; leave {name} out to derive it"
+                )
+        self.encoder_dim = channels
+        self.grid_size = grid  # [height, width]
         self.attention_dim = attention_dim
         self.embed_dim = embed_dim
         self.decoder_dim = decoder_dim
@@ -126,5 +161,17 @@ class ShowAttendTellConfig(PretrainedConfig):
         kwargs.setdefault("custom_pipelines", {PIPELINE_TASK: PIPELINE_SPEC})
         super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
 
+    @property
+    def image_height_width(self) -> tuple[int, int]:
+        """`image_size` as `(height, width)`."""
+        if isinstance(self.image_size, int):
+            return self.image_size, self.image_size
+        height, width = self.image_size
+        return height, width
 
-__all__ = ["CACHE_NAME", "TRANSFORMERS_REQUIREMENT", "ShowAttendTellConfig"]
+    @property
+    def num_regions(self) -> int:
+        return self.grid_size[0] * self.grid_size[1]
+
+
+__all__ = ["CACHE_NAME", "TRANSFORMERS_REQUIREMENT", "ShowAttendTellConfig", "backbone_feature_info"]

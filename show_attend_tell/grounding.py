@@ -8,12 +8,12 @@ image. A baseline that always points at the image centre is scored on the same w
 Only words whose category has at least one box in the image are scored: a word naming an absent object cannot be
 localised (it is a hallucination, not a grounding error). Boxes use the COCO / coco-mini `objects` format:
 `{"bbox": [[x, y, width, height], ...], "category": [name, ...]}` in pixels of the original image. The attention grid
-covers the whole photo because the image processor squash-resizes it to a square without cropping.
+(`config.grid_size`, any height and width) covers the whole photo because the image processor resizes it without
+cropping.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,37 +146,18 @@ def _as_numpy(array: Any) -> np.ndarray:
     return np.asarray(array, dtype=np.float64)
 
 
-def region_grid_shape(num_regions: int, grid: tuple[int, int] | None = None) -> tuple[int, int]:
-    """`(height, width)` of the encoder's region grid: `grid` when given (checked), else the square grid."""
-    if grid is not None:
-        if grid[0] * grid[1] != num_regions:
-            raise ValueError(f"grid {grid} has {grid[0] * grid[1]} cells but the attention map has {num_regions}")
-        return grid
-    side = math.isqrt(num_regions)
-    if side * side != num_regions:
-        raise ValueError(f"attention map with {num_regions} regions is not a square grid: pass `grid=(height, width)`")
-    return side, side
-
-
-def attention_peak(
-    attention: Any, image_size: tuple[int, int], grid: tuple[int, int] | None = None
-) -> tuple[float, float]:
+def attention_peak(attention: Any, image_size: tuple[int, int]) -> tuple[float, float]:
     """Pixel point `(x, y)` of the centre of the most attended grid cell.
 
     Args:
-        attention: one word's attention, either `(num_regions,)` in the encoder's row-major order or `(height, width)`.
+        attention: one word's attention on the region grid, `(grid_height, grid_width)` (as in `Caption.attention`).
         image_size: `(width, height)` of the original image in pixels.
-        grid: `(height, width)` of the region grid for flat maps; a square grid is assumed when omitted.
     """
     attention = _as_numpy(attention)
-    if attention.ndim == 2:
-        grid = attention.shape
-    elif attention.ndim == 1:
-        grid = region_grid_shape(attention.shape[0], grid)
-    else:
-        raise ValueError(f"attention map must be (num_regions,) or (height, width), got shape {attention.shape}")
-    rows, cols = grid
-    row, col = divmod(int(np.argmax(attention.reshape(-1))), cols)
+    if attention.ndim != 2:
+        raise ValueError(f"attention map must be (grid_height, grid_width), got shape {attention.shape}")
+    rows, cols = attention.shape
+    row, col = divmod(int(np.argmax(attention)), cols)
     width, height = image_size
     return (col + 0.5) * width / cols, (row + 0.5) * height / rows
 
@@ -218,19 +199,17 @@ def pointing_game(
     attention_maps: Any,
     image_size: tuple[int, int],
     objects: Mapping[str, Sequence],
-    grid: tuple[int, int] | None = None,
 ) -> list[PointingResult]:
     """Score the category words of one caption.
 
     Args:
         words: the generated words, aligned with `attention_maps`.
-        attention_maps: `(num_words, num_regions)` or `(num_words, height, width)` attention, row `i` for `words[i]`.
+        attention_maps: `(num_words, grid_height, grid_width)` attention (`Caption.attention`), map `i` for `words[i]`.
         image_size: `(width, height)` of the image the boxes refer to.
         objects: `{"bbox": [[x, y, w, h], ...], "category": [...]}` in pixels of that image.
-        grid: `(height, width)` of the region grid for flat maps (square when omitted).
     """
     maps = _as_numpy(attention_maps)
-    if maps.ndim not in (2, 3) or maps.shape[0] != len(words):
+    if maps.ndim != 3 or maps.shape[0] != len(words):
         raise ValueError(
             f"attention_maps must have one row per word: got shape {maps.shape} for {len(words)} words {list(words)}"
         )
@@ -241,7 +220,7 @@ def pointing_game(
     for index, category in caption_categories(words):
         if category not in boxes:
             continue
-        point = attention_peak(maps[index], image_size, grid)
+        point = attention_peak(maps[index], image_size)
         results.append(
             PointingResult(
                 word_index=index,
@@ -286,7 +265,6 @@ __all__ = [
     "attention_peak",
     "caption_categories",
     "point_in_boxes",
-    "region_grid_shape",
     "pointing_game",
     "summarize_pointing",
 ]

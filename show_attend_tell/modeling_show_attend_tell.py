@@ -35,9 +35,6 @@ from transformers.utils import ModelOutput
 
 from .configuration_show_attend_tell import CACHE_NAME, ShowAttendTellConfig
 
-# Imported so that `save_pretrained` copies it: the saved config's `custom_pipelines` names this pipeline.
-from .pipeline_show_attend_tell import ShowAttendTellCaptioningPipeline  # noqa: F401
-
 # --------------------------------------------------------------------------------------------------------------------
 # Outputs
 # --------------------------------------------------------------------------------------------------------------------
@@ -152,20 +149,22 @@ def check_pixel_values(pixel_values: torch.Tensor | None, min_side: int = 1) -> 
 
 
 class ShowAttendTellEncoder(nn.Module):
-    """A timm backbone's last feature map, flattened to regions, at its native resolution (no resizing of the grid)."""
+    """A timm backbone's feature map `config.feature_index`, flattened to regions in row-major order, at its native
+    resolution (no resizing of the grid). The configuration derived the grid and channels from the same backbone."""
 
     main_input_name = "pixel_values"
 
     def __init__(self, config: ShowAttendTellConfig):
         super().__init__()
-        self.backbone = timm.create_model(config.backbone, pretrained=False, features_only=True, out_indices=(-1,))
-        backbone_dim = self.backbone.feature_info.channels()[-1]
-        if config.encoder_dim is None:
-            config.encoder_dim = backbone_dim
-        elif config.encoder_dim != backbone_dim:
+        self.backbone = timm.create_model(
+            config.backbone, pretrained=False, features_only=True, out_indices=(config.feature_index,)
+        )
+        if self.backbone.feature_info.channels()[-1] != config.encoder_dim:
             raise ValueError(
-                f"config.encoder_dim={config.encoder_dim} but backbone {config.backbone!r} has {backbone_dim} channels"
+                f"config.encoder_dim={config.encoder_dim} but backbone {config.backbone!r} has "
+                f"{self.backbone.feature_info.channels()[-1]} channels"
             )
+        self.stride = self.backbone.feature_info.reduction()[-1]  # pixels per grid cell
         # timm initialised the backbone; transformers' `_init_weights` must not overwrite it.
         for module in self.backbone.modules():
             module._is_hf_initialized = True
@@ -174,7 +173,7 @@ class ShowAttendTellEncoder(nn.Module):
 
     def backbone_features(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
         """Region features of the backbone alone (what the feature cache stores)."""
-        check_pixel_values(pixel_values, min_side=self.backbone.feature_info.reduction()[-1])
+        check_pixel_values(pixel_values, min_side=self.stride)
         pixel_values = pixel_values.to(self.region_projection.weight.dtype)  # float64 arrays, half models, ...
         # channels_last runs the CNN faster (benchmarks/bench_epoch_cache.py), and its output is already laid out as
         # one contiguous vector per region.
@@ -428,12 +427,15 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         past_key_values (`ShowAttendTellCache`, *optional*):
             The name of `cache` before transformers 5.24; either name works under every supported release.
         """
+        # 1. The LSTM state to continue from, under either name.
         if past_key_values is not None:
             if cache is not None:
                 raise ValueError("Pass the LSTM state as `cache` or as `past_key_values`, not both.")
             cache = past_key_values
         if cache is not None and not isinstance(cache, ShowAttendTellCache):
             raise TypeError(f"`cache` must be the ShowAttendTellCache of an earlier call, not {type(cache).__name__}")
+
+        # 2. Region features and their attention projection, one copy per image.
         if encoder_outputs is None:
             if pixel_values is None:
                 raise ValueError("Pass either `pixel_values` or `encoder_outputs`.")
@@ -442,6 +444,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         regions = encoder_outputs.last_hidden_state  # (images, num_regions, encoder_dim)
         projected_regions = encoder_outputs.projected_regions  # (images, num_regions, attention_dim)
 
+        # 3. Decoder inputs: `rows` sequences, `copies` per image (beams or returned sequences in generate()).
         if decoder_input_ids is None:
             if labels is None:
                 raise ValueError("Pass `decoder_input_ids` or `labels` to run the decoder.")
@@ -454,47 +457,24 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         if labels is not None and labels.shape != decoder_input_ids.shape:
             raise ValueError(f"labels has shape {tuple(labels.shape)}, decoder inputs {tuple(decoder_input_ids.shape)}")
         copies = rows // regions.shape[0]
+
+        # 4. The initial state: from the mean region (paper eq. 5), or the cache.
         if cache is None:
-            state = self._initial_state(regions, copies)
-            past_length = 0
+            state, past_length = self._initial_state(regions, copies), 0
         else:
-            state = (cache.hidden, cache.cell)
-            past_length = cache.get_seq_length()
+            state, past_length = (cache.hidden, cache.cell), cache.get_seq_length()
         use_cache = use_cache if use_cache is not None else (labels is None and not self.training)
 
+        # 5. Decode: the packed path for teacher forcing (training), the step path otherwise (generation).
         embeddings = self.embed_tokens(decoder_input_ids)  # (rows, steps, embed_dim)
         if labels is not None and not use_cache and copies == 1:
-            # Teacher forcing without a cache: sort by caption length and pack, so each row leaves the loop after its
-            # last label (regions sorted to match; `pad_packed_sequence` restores the batch order with zero padding).
-            valid = labels != -100  # (batch, steps)
-            lengths = (valid * torch.arange(1, steps + 1, device=labels.device)).amax(dim=1).clamp(min=1).cpu()
-            packed = pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
-            order = packed.sorted_indices
-            state = (state[0][order], state[1][order])
-            logits, alphas, betas, (hidden, cell) = self._decode(
-                regions[order], projected_regions[order], packed.data, packed.batch_sizes.tolist(), state
+            loss, logits, alphas, betas, (hidden, cell) = self._forward_packed(
+                regions, projected_regions, embeddings, labels, state
             )
-
-            def unpack(values: torch.Tensor) -> torch.Tensor:  # (tokens, ...) -> (batch, steps, ...)
-                return pad_packed_sequence(packed._replace(data=values), batch_first=True, total_length=steps)[0]
-
-            packed_labels = pack_padded_sequence(labels, lengths, batch_first=True, enforce_sorted=False).data
-            alphas, betas = unpack(alphas), unpack(betas)
-            loss = self._loss(logits, packed_labels, alphas, valid)
-            logits = unpack(logits)
         else:
-            step_embeddings = embeddings.transpose(0, 1).reshape(rows * steps, -1)  # time-major
-            logits, alphas, betas, (hidden, cell) = self._decode(
-                regions, projected_regions, step_embeddings, [rows] * steps, state
+            loss, logits, alphas, betas, (hidden, cell) = self._forward_steps(
+                regions, projected_regions, embeddings, labels, state
             )
-
-            def unstack(values: torch.Tensor) -> torch.Tensor:  # (steps * rows, ...) -> (rows, steps, ...)
-                return values.view(steps, rows, *values.shape[1:]).transpose(0, 1)
-
-            logits, alphas, betas = unstack(logits), unstack(alphas), unstack(betas)
-            loss = None
-            if labels is not None:
-                loss = self._loss(logits.reshape(rows * steps, -1), labels.flatten(), alphas, labels != -100)
 
         return ShowAttendTellOutput(
             loss=loss,
@@ -505,6 +485,68 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             encoder_last_hidden_state=regions,
             **{CACHE_NAME: ShowAttendTellCache(hidden, cell, past_length + steps) if use_cache else None},
         )
+
+    def _forward_packed(
+        self,
+        regions: torch.Tensor,
+        projected_regions: torch.Tensor,
+        embeddings: torch.Tensor,
+        labels: torch.LongTensor,
+        state: tuple[torch.Tensor, torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Teacher forcing without a cache, one row per image: each caption leaves the LSTM loop after its last label.
+        Returns `(loss, logits, alphas, betas, state)`, in batch order, zeros at the skipped padding steps."""
+        steps = labels.shape[1]
+        # 1. Caption lengths (up to the last label) and the packed, length-sorted layout of the inputs.
+        valid = labels != -100  # (batch, steps)
+        lengths = (valid * torch.arange(1, steps + 1, device=labels.device)).amax(dim=1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
+        order = packed.sorted_indices
+
+        # 2. The recurrence over the packed steps, with regions and state sorted like the rows.
+        logits, alphas, betas, last_state = self._decode(
+            regions[order],
+            projected_regions[order],
+            packed.data,
+            packed.batch_sizes.tolist(),
+            (state[0][order], state[1][order]),
+        )
+
+        # 3. Back to (batch, steps, ...) in batch order, zero-padded; the loss on the packed tokens.
+        def unpack(values: torch.Tensor) -> torch.Tensor:  # (tokens, ...) -> (batch, steps, ...)
+            return pad_packed_sequence(packed._replace(data=values), batch_first=True, total_length=steps)[0]
+
+        packed_labels = pack_padded_sequence(labels, lengths, batch_first=True, enforce_sorted=False).data
+        alphas, betas = unpack(alphas), unpack(betas)
+        loss = self._loss(logits, packed_labels, alphas, valid)
+        return loss, unpack(logits), alphas, betas, last_state
+
+    def _forward_steps(
+        self,
+        regions: torch.Tensor,
+        projected_regions: torch.Tensor,
+        embeddings: torch.Tensor,
+        labels: torch.LongTensor | None,
+        state: tuple[torch.Tensor, torch.Tensor],
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Every row runs every step (generation: one step per call; or teacher forcing with a cache, or with several
+        copies per image). Returns `(loss, logits, alphas, betas, state)`; `loss` is None without `labels`."""
+        rows, steps = embeddings.shape[:2]
+        # 1. Time-major steps, all rows running.
+        step_embeddings = embeddings.transpose(0, 1).reshape(rows * steps, -1)  # (steps * rows, embed_dim)
+        logits, alphas, betas, last_state = self._decode(
+            regions, projected_regions, step_embeddings, [rows] * steps, state
+        )
+
+        # 2. Back to (rows, steps, ...); the loss when labels are given.
+        def unstack(values: torch.Tensor) -> torch.Tensor:  # (steps * rows, ...) -> (rows, steps, ...)
+            return values.view(steps, rows, *values.shape[1:]).transpose(0, 1)
+
+        logits, alphas, betas = unstack(logits), unstack(alphas), unstack(betas)
+        loss = None
+        if labels is not None:
+            loss = self._loss(logits.reshape(rows * steps, -1), labels.flatten(), alphas, labels != -100)
+        return loss, logits, alphas, betas, last_state
 
     def _region_features(self, encoder_outputs: ModelOutput | tuple | list) -> ShowAttendTellEncoderOutput:
         """Region features and their attention projection, from our encoder's output, a tuple, or any `ModelOutput`

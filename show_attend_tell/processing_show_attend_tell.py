@@ -18,6 +18,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import BatchFeature, PreTrainedTokenizerFast, ProcessorMixin, ViTImageProcessor
 
+# Imported so that `processor.save_pretrained` copies it: the pipeline that a saved config's `custom_pipelines` names
+# runs the model with this processor.
+from .pipeline_show_attend_tell import ShowAttendTellCaptioningPipeline  # noqa: F401
+
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
 MIN_IMAGE_SIDE = 8
 MAX_IMAGE_PIXELS = 100_000_000  # larger images are treated as decompression bombs
@@ -168,15 +172,17 @@ def decode_base64(text: str) -> bytes | None:
         return None
 
 
-def build_image_processor(backbone: str, image_size: int) -> ViTImageProcessor:
-    """A standard transformers image processor for `backbone`: bicubic resize of the whole photo to a square
-    `image_size` (no crop, so attention maps cover the full photo) and the backbone's pretrained normalisation."""
+def build_image_processor(backbone: str, image_size: int | Sequence[int]) -> ViTImageProcessor:
+    """A standard transformers image processor for `backbone`: bicubic resize of the whole photo to `image_size` (an
+    `int` for a square, or `(height, width)`; no crop, so attention maps cover the full photo) and the backbone's
+    pretrained normalisation."""
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     pretrained_cfg = timm.models.get_pretrained_cfg(backbone)
     mean = list(pretrained_cfg.mean) if pretrained_cfg is not None else [0.485, 0.456, 0.406]
     std = list(pretrained_cfg.std) if pretrained_cfg is not None else [0.229, 0.224, 0.225]
     return ViTImageProcessor(
         do_resize=True,
-        size={"height": image_size, "width": image_size},
+        size={"height": height, "width": width},
         resample=Image.Resampling.BICUBIC,
         do_normalize=True,
         image_mean=mean,
@@ -283,6 +289,8 @@ def _no_tokens_error(where: str, caption: str) -> ValueError:
 
 class ShowAttendTellProcessor(ProcessorMixin):
     """Turns images into `pixel_values`, captions into `labels` (padding = -100), and generated ids into text."""
+
+    load_image = staticmethod(load_image)  # what `__call__` reads images with, for callers that keep the photos
 
     def __init__(self, image_processor, tokenizer):
         super().__init__(image_processor, tokenizer)

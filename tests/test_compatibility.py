@@ -101,6 +101,10 @@ def test_remote_code_files_import_at_most_one_level_deep():
         for imported in relative_imports(module):
             assert imported in remote_code, (module, imported)
             assert not relative_imports(imported), f"{module} -> {imported} -> {relative_imports(imported)}"
+    # The model needs only its configuration (no pipeline, PIL or tokenizers); the processor carries the pipeline,
+    # so that `processor.save_pretrained` copies it into the folder.
+    assert relative_imports("modeling_show_attend_tell") == {"configuration_show_attend_tell"}
+    assert relative_imports("processing_show_attend_tell") == {"pipeline_show_attend_tell"}
 
 
 def test_package_import_names_the_supported_range_under_an_unsupported_release():

@@ -24,7 +24,8 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from transformers import AutoModel, AutoProcessor  # noqa: E402
 
-from show_attend_tell.visualization import caption_with_attention, plot_attention  # noqa: E402
+from show_attend_tell import caption_images  # noqa: E402
+from show_attend_tell.visualization import plot_attention  # noqa: E402
 
 MAX_BEAMS = 8
 TITLE = "Show, Attend and Tell: image captioning with visual attention"
@@ -48,29 +49,34 @@ def figure_to_image(figure: Any) -> Image.Image:
 
 
 def build_demo(model: Any, processor: Any, example_image: str | None = None) -> gr.Blocks:
-    """The Blocks app; its `caption` endpoint takes (image, beam size, max words) and returns (caption, figure)."""
+    """The Blocks app; its `caption` endpoint takes (image, beam size, max words) and returns (caption, figure).
+    The sliders start at the model's saved decoding settings (`generation_config.json`)."""
+    defaults = model.generation_config
+    default_beams, default_words = min(defaults.num_beams or 1, MAX_BEAMS), defaults.max_new_tokens or 20
 
     def caption(image: Any, num_beams: float, max_new_tokens: float) -> tuple[str, Image.Image | None]:
         if image is None:
             raise gr.Error("Upload a photo first.")
         with torch.inference_mode():
-            result = caption_with_attention(
-                model, processor, image, num_beams=int(num_beams), max_new_tokens=int(max_new_tokens)
-            )
+            result = caption_images(
+                model, processor, [image], num_beams=int(num_beams), max_new_tokens=int(max_new_tokens)
+            )[0]
         if not result.words:
-            return result.caption, None
-        return result.caption, figure_to_image(plot_attention(result, columns=4))
+            return result.text, None
+        return result.text, figure_to_image(plot_attention(result, columns=4))
 
     # The example is captioned once here, so the page opens with a caption and figure already shown.
-    example_caption, example_figure = caption(example_image, 3, 20) if example_image is not None else (None, None)
+    example_caption, example_figure = (None, None)
+    if example_image is not None:
+        example_caption, example_figure = caption(example_image, default_beams, default_words)
 
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\n\n{DESCRIPTION}")
         with gr.Row():
             with gr.Column(scale=1):
                 image = gr.Image(type="pil", label="Photo", value=example_image)
-                num_beams = gr.Slider(1, MAX_BEAMS, value=3, step=1, label="Beam size")
-                max_new_tokens = gr.Slider(5, 50, value=20, step=1, label="Maximum words")
+                num_beams = gr.Slider(1, MAX_BEAMS, value=default_beams, step=1, label="Beam size")
+                max_new_tokens = gr.Slider(5, 50, value=default_words, step=1, label="Maximum words")
                 button = gr.Button("Caption", variant="primary")
             with gr.Column(scale=2):
                 text = gr.Textbox(label="Caption", elem_id="caption", value=example_caption)

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
+from transformers import GenerationConfig
 
 from model_card.handler import PARAMETERS, EndpointHandler
 from show_attend_tell import build_tokenizer, load_image
@@ -172,7 +173,7 @@ parameters = st.one_of(
 @given(request_parameters=st.one_of(parameters, json_values))
 def test_handler_parameters_are_in_range_or_refused_by_name(request_parameters):
     try:
-        checked = EndpointHandler._check_parameters(request_parameters)
+        checked = EndpointHandler._check_parameters(request_parameters, GenerationConfig())
     except ValueError as error:
         event("clear error")
         assert "parameters" in str(error), str(error)
@@ -201,7 +202,7 @@ def test_handler_answers_or_gives_a_clear_error(handler, inputs, request_paramet
         assert any(word in message for word in ("inputs", "parameters", "Unsupported")), message
         return
     event("captions")
-    checked = handler._check_parameters(request_parameters or {})
+    checked = handler._check_parameters(request_parameters or {}, handler.model.generation_config)
     images = len(inputs) if isinstance(inputs, list) else 1
     assert len(results) == images * checked.get("num_return_sequences", 1)
     assert all(isinstance(result["generated_text"], str) for result in results)

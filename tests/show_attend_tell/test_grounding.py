@@ -26,18 +26,16 @@ def one_hot_map(grid: tuple[int, int], row: int, col: int) -> np.ndarray:
 
 def test_peak_is_the_centre_of_the_most_attended_cell_in_image_pixels():
     # 2x2 grid over a 200x100 photo: the bottom-right cell is x in [100, 200], y in [50, 100].
-    flat = np.array([0.1, 0.2, 0.3, 0.4])
-    assert attention_peak(flat, image_size=(200, 100)) == (150.0, 75.0)
-    assert attention_peak(torch.tensor(flat).reshape(2, 2), image_size=(200, 100)) == (150.0, 75.0)
-    # Row-major order on a non-square grid: index 5 of a 2x4 grid is row 1, column 1.
-    assert attention_peak(np.eye(8)[5], image_size=(400, 100), grid=(2, 4)) == (150.0, 75.0)
+    square = np.array([[0.1, 0.2], [0.3, 0.4]])
+    assert attention_peak(square, image_size=(200, 100)) == (150.0, 75.0)
+    assert attention_peak(torch.tensor(square), image_size=(200, 100)) == (150.0, 75.0)
+    # A non-square grid: cell (1, 1) of a 2x4 grid over a 400x100 photo is x in [100, 200], y in [50, 100].
+    assert attention_peak(np.eye(8)[5].reshape(2, 4), image_size=(400, 100)) == (150.0, 75.0)
 
 
-def test_peak_rejects_maps_that_do_not_fit_a_grid():
-    with pytest.raises(ValueError, match="not a square grid"):
+def test_peak_rejects_maps_that_are_not_a_grid():
+    with pytest.raises(ValueError, match=r"must be \(grid_height, grid_width\), got shape \(6,\)"):
         attention_peak(np.ones(6), image_size=(10, 10))
-    with pytest.raises(ValueError, match=r"grid \(2, 2\) has 4 cells but the attention map has 6"):
-        attention_peak(np.ones(6), image_size=(10, 10), grid=(2, 2))
 
 
 def test_point_in_boxes_includes_edges():
@@ -85,7 +83,7 @@ def hand_made_maps() -> np.ndarray:
     maps[1] = one_hot_map((4, 4), 0, 0)  # "man" -> (50, 25): inside the person box
     maps[4] = one_hot_map((4, 4), 0, 0)  # "dog" -> (50, 25): not in the dog box
     maps[7] = one_hot_map((4, 4), 3, 3)  # "cars" -> (350, 175): not in the car box
-    return maps.reshape(len(WORDS), 16)
+    return maps
 
 
 def test_pointing_game_on_hand_made_maps_has_the_known_answer():
@@ -105,10 +103,11 @@ def test_pointing_game_on_hand_made_maps_has_the_known_answer():
     }
 
 
-def test_pointing_game_accepts_torch_and_grid_shaped_maps():
+def test_pointing_game_accepts_torch_maps_and_refuses_flat_ones():
     expected = pointing_game(WORDS, hand_made_maps(), (400, 200), OBJECTS)
-    as_grid = torch.tensor(hand_made_maps()).reshape(len(WORDS), 4, 4)
-    assert pointing_game(WORDS, as_grid, (400, 200), OBJECTS) == expected
+    assert pointing_game(WORDS, torch.tensor(hand_made_maps()), (400, 200), OBJECTS) == expected
+    with pytest.raises(ValueError, match="one row per word"):  # flat maps: the grid is the model's, never guessed
+        pointing_game(WORDS, hand_made_maps().reshape(len(WORDS), 16), (400, 200), OBJECTS)
 
 
 def test_summary_of_no_words_has_no_rates():
@@ -131,21 +130,18 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_grounding_runs_on_coco_mini_with_a_tiny_model(coco_mini, coco_train_rows):
     """Smoke test of the whole path on real photos and boxes (a random model: the rates themselves mean nothing)."""
-    from training.evaluate import generate_captions
+    from show_attend_tell import caption_images
 
     rows = [row for row in read_metadata(coco_mini / "test") if row["objects_annotated"]][:6]
     model, processor = make_tiny([caption for row in coco_train_rows for caption in row["captions"]])
     with torch.no_grad():  # make the random model say "man" at every step, so that every person photo is scored
         model.get_output_embeddings().bias[processor.tokenizer.convert_tokens_to_ids("man")] = 100.0
-    generated = generate_captions(
-        model, processor, [row["path"] for row in rows], batch_size=4, progress=False,
-        max_new_tokens=3, output_attentions=True,
-    )  # fmt: skip
+    generated = caption_images(model, processor, [row["path"] for row in rows], batch_size=4, max_new_tokens=3)
     results = []
     for row, item in zip(rows, generated, strict=True):
-        assert item.words == item.caption.split() == ["man"] * 3
-        assert item.attention_maps.shape == (3, 4) and item.grid == (2, 2)
-        results.extend(pointing_game(item.words, item.attention_maps, item.image_size, row["objects"], item.grid))
+        assert item.words == item.text.split() == ["man"] * 3
+        assert item.attention.shape == (3, 2, 2) and item.grid_size == (2, 2)
+        results.extend(pointing_game(item.words, item.attention, item.image.size, row["objects"]))
     summary = summarize_pointing(results)
 
     with_person = [row for row in rows if "person" in row["objects"]["category"]]

@@ -8,16 +8,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from show_attend_tell import load_image
-from show_attend_tell.visualization import (
-    CaptionAttention,
-    caption_with_attention,
-    captions_with_attention,
-    plot_attention,
-    region_grid_shape,
-    save_attention_gif,
-    upsample_attention,
-)
+from show_attend_tell import Caption, caption_images, load_image
+from show_attend_tell.visualization import plot_attention, save_attention_gif, upsample_attention
 from tests.conftest import make_tiny
 
 
@@ -95,7 +87,7 @@ def test_highlight_lands_on_the_attended_cell(tmp_path, captions, coco_train_row
     model, processor = forced_model(captions, image_size, region=cell[0] * grid_side + cell[1])
     photo = landscape_photo(coco_train_rows)
 
-    result = caption_with_attention(model, processor, photo, max_new_tokens=4)
+    result = caption_images(model, processor, [photo], max_new_tokens=4)[0]
 
     assert result.attention.shape == (len(result.words), grid_side, grid_side)
     expected = np.zeros((grid_side, grid_side))
@@ -119,7 +111,7 @@ def test_highlight_lands_on_the_attended_cell(tmp_path, captions, coco_train_row
 
 def test_one_panel_per_word_with_the_word_as_title(tmp_path, captions, coco_train_rows):
     model, processor = forced_model(captions, 64, region=0)
-    result = caption_with_attention(model, processor, coco_train_rows[3]["path"], max_new_tokens=7)
+    result = caption_images(model, processor, [coco_train_rows[3]["path"]], max_new_tokens=7)[0]
     assert len(result.words) == 7  # an untrained model rarely stops early; forced attention keeps it deterministic
 
     figure = plot_attention(result, columns=3)
@@ -127,7 +119,7 @@ def test_one_panel_per_word_with_the_word_as_title(tmp_path, captions, coco_trai
     panels = image_panels(figure)
     assert len(panels) == len(result.words)
     assert [axes.get_title() for axes in panels] == result.words
-    assert figure._suptitle.get_text() == result.caption == " ".join(result.words)
+    assert figure._suptitle.get_text() == result.text == " ".join(result.words)
     rows_of_panels = sorted({round(axes.get_position().y0, 3) for axes in panels}, reverse=True)
     assert len(rows_of_panels) == 3  # 7 words in rows of 3
     assert len({round(axes.get_position().x0, 3) for axes in panels}) == 3
@@ -137,7 +129,7 @@ def test_one_panel_per_word_with_the_word_as_title(tmp_path, captions, coco_trai
 def test_panels_keep_the_photo_aspect_ratio(tmp_path, captions, coco_train_rows, orientation):
     photo = landscape_photo(coco_train_rows) if orientation == "landscape" else portrait_photo(coco_train_rows)
     model, processor = forced_model(captions, 64, region=3)
-    result = caption_with_attention(model, processor, photo, max_new_tokens=3)
+    result = caption_images(model, processor, [photo], max_new_tokens=3)[0]
     assert result.image.size == photo.size
 
     figure = plot_attention(result, path=tmp_path / "figure.png")
@@ -152,7 +144,7 @@ def test_panels_keep_the_photo_aspect_ratio(tmp_path, captions, coco_train_rows,
 def test_gif_has_one_frame_per_word_with_the_highlight_in_place(tmp_path, captions, coco_train_rows):
     model, processor = forced_model(captions, 64, region=2)  # bottom-left cell of the 2x2 grid
     photo = landscape_photo(coco_train_rows)
-    result = caption_with_attention(model, processor, photo, max_new_tokens=5)
+    result = caption_images(model, processor, [photo], max_new_tokens=5)[0]
 
     path = tmp_path / "attention.gif"
     save_attention_gif(result, path, duration_ms=300)
@@ -176,24 +168,24 @@ def test_beam_search_batches_and_eos(captions, coco_train_rows):
     paths = [coco_train_rows[0]["path"], coco_train_rows[1]["path"]]
     eos = processor.tokenizer.eos_token_id
 
-    results = captions_with_attention(model, processor, paths, num_beams=3, max_new_tokens=5, forced_eos_token_id=eos)
+    results = caption_images(model, processor, paths, num_beams=3, max_new_tokens=5, forced_eos_token_id=eos)
 
     assert [result.image.size for result in results] == [Image.open(path).size for path in paths]
     for result in results:
         # the 5th token is the forced <eos>: its row is dropped, the 4 words before it keep theirs
         assert len(result.words) == 4 == len(result.attention)
-        assert result.caption == " ".join(result.words)
+        assert result.text == " ".join(result.words)
         assert all(word and not word.startswith("<") for word in result.words)
         np.testing.assert_allclose(result.attention[:, 0, 1], 1.0, atol=1e-6)
 
-    several = captions_with_attention(model, processor, paths[:1], num_beams=3, num_return_sequences=2)
+    several = caption_images(model, processor, paths[:1], num_beams=3, num_return_sequences=2)
     assert len(several) == 2 and all(result.image.size == results[0].image.size for result in several)
 
 
 def test_real_attention_is_a_distribution_over_the_grid(captions, coco_train_rows):
     model, processor = make_tiny(captions, image_size=96)  # 3x3 grid, untrained attention
-    result = caption_with_attention(model, processor, coco_train_rows[5]["path"], num_beams=2, max_new_tokens=4)
-    assert result.grid_shape == (3, 3)
+    result = caption_images(model, processor, [coco_train_rows[5]["path"]], num_beams=2, max_new_tokens=4)[0]
+    assert result.grid_size == (3, 3)
     np.testing.assert_allclose(result.attention.sum(axis=(1, 2)), 1.0, atol=1e-5)
 
 
@@ -212,15 +204,16 @@ def test_upsampling_aligns_cells_with_their_share_of_the_image():
 
 
 def test_bad_inputs_are_rejected(tmp_path, coco_train_rows):
-    with pytest.raises(ValueError, match="not a square grid"):
-        region_grid_shape(6)
-    empty = CaptionAttention(load_image(coco_train_rows[0]["path"]), "", [], np.zeros((0, 2, 2)))
+    photo = load_image(coco_train_rows[0]["path"])
+    empty = Caption("", [], np.zeros((0, 2, 2)), photo)
     with pytest.raises(ValueError, match="no words"):
         plot_attention(empty)
     with pytest.raises(ValueError, match="no words"):
         save_attention_gif(empty, tmp_path / "empty.gif")
-    mismatched = CaptionAttention(empty.image, "a dog", ["a", "dog"], np.zeros((1, 2, 2)))
+    mismatched = Caption("a dog", ["a", "dog"], np.zeros((1, 2, 2)), photo)
     with pytest.raises(ValueError, match="2 words but 1 attention maps"):
         plot_attention(mismatched)
     with pytest.raises(ValueError, match="columns"):
-        plot_attention(CaptionAttention(empty.image, "dog", ["dog"], np.ones((1, 2, 2)) / 4), columns=0)
+        plot_attention(Caption("dog", ["dog"], np.ones((1, 2, 2)) / 4, photo), columns=0)
+    with pytest.raises(ValueError, match="no image"):
+        plot_attention(Caption("dog", ["dog"], np.ones((1, 2, 2)) / 4))
