@@ -17,8 +17,8 @@ import timm
 import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from model_card.export import declared_requirements, is_secret_key, looks_like_token, secret_paths, staged_files
 from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor
-from show_attend_tell.export import declared_requirements, is_secret_key, looks_like_token, secret_paths, staged_files
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +97,9 @@ def read_json(path: str | os.PathLike, required_keys: Sequence[str] = ()) -> dic
 
 
 def load_metrics(path: str | os.PathLike) -> dict:
-    """metrics.json of `training/evaluate.py`, checked: every score must be a finite number, and the grounding block
-    (when present) must have a word count and rates that are numbers or null (null: no word to score)."""
+    """metrics.json of `training/evaluate_captioner.py`, checked: every score must be a finite number, and the
+    grounding block (when present) must have a word count and rates that are numbers or null (null: no word to
+    score)."""
     metrics = read_json(path, REQUIRED_METRICS_KEYS)
     scores = metrics["metrics"]
     if not isinstance(scores, Mapping) or not scores:
@@ -167,7 +168,7 @@ def _flatten_scalars(data: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _format_score(value: float) -> str:
-    """Scores on the card are x100 with one decimal, like `training/evaluate.py`'s metrics.md."""
+    """Scores on the card are x100 with one decimal, like `training/evaluate_captioner.py`'s metrics.md."""
     return f"{100 * value:.1f}"
 
 
@@ -179,7 +180,8 @@ def _public(key: str, value: Any) -> bool:
 
 def _grounding(metrics: dict | None) -> dict | None:
     """The overall grounding score for the card (x100), None without one, and `{"words": 0}` when no word could be
-    scored: the model generated no word naming an annotated object (`training/evaluate.py` writes null rates)."""
+    scored: the model generated no word naming an annotated object (`training/evaluate_captioner.py` writes null
+    rates)."""
     overall = ((metrics or {}).get("grounding") or {}).get("overall")
     if overall is None:
         return None
@@ -304,9 +306,9 @@ def write_model_card(
 
     Args:
         model_dir: a folder saved by `model.save_pretrained` + `processor.save_pretrained`.
-        metrics_path: metrics.json of `training/evaluate.py`; defaults to `model_dir/metrics.json` if present. Every
-            number in the evaluation table and `model-index` comes from it; without it the card says no
-            evaluation was run.
+        metrics_path: metrics.json of `training/evaluate_captioner.py`; defaults to `model_dir/metrics.json` if
+            present. Every number in the evaluation table and `model-index` comes from it; without it the card says
+            no evaluation was run.
         figures: real photos (paths or `Photo` with a credit line) to draw attention figures from; the figures are
             written to `model_dir/figures/` (the photos themselves are not copied).
         repo_id, revision: the Hub repository and revision the usage snippet loads (default: the folder path).

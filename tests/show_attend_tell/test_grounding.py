@@ -131,7 +131,7 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_grounding_runs_on_coco_mini_with_a_tiny_model(coco_mini, coco_train_rows):
     """Smoke test of the whole path on real photos and boxes (a random model: the rates themselves mean nothing)."""
-    from training.evaluate import generate_captions
+    from training.evaluate_captioner import generate_captions
 
     rows = [row for row in read_metadata(coco_mini / "test") if row["objects_annotated"]][:6]
     model, processor = make_tiny([caption for row in coco_train_rows for caption in row["captions"]])
