@@ -19,6 +19,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from model_card.export import declared_requirements, is_secret_key, looks_like_token, secret_paths, staged_files
 from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor
+from show_attend_tell.metrics import CAPTION_METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +29,7 @@ FIGURES_DIR = "figures"
 TRAINING_ARGS_FILE = "training_args.json"
 VAL_METRICS_FILES = ("val_metrics.json", "validation_metrics.json", "eval_results.json", "all_results.json")
 # metrics.json name -> (Hub metric type, https://hf.co/metrics id for the `metrics` metadata field)
-METRIC_TYPES = {
-    "BLEU-1": "bleu",
-    "BLEU-2": "bleu",
-    "BLEU-3": "bleu",
-    "BLEU-4": "bleu",
-    "METEOR": "meteor",
-    "ROUGE-L": "rouge",
-    "CIDEr": "cider",
-    "SPICE": "spice",
-}
+METRIC_TYPES = {metric.name: metric.hub_type for metric in CAPTION_METRICS}
 REQUIRED_METRICS_KEYS = ("dataset", "split", "num_images", "metrics")
 
 

@@ -28,7 +28,7 @@ from transformers import AutoModel, AutoProcessor
 
 from show_attend_tell import load_image
 from show_attend_tell.grounding import pointing_game, summarize_pointing
-from show_attend_tell.metrics import METRIC_NAMES, compute_caption_metrics
+from show_attend_tell.metrics import CAPTION_METRICS, compute_caption_metrics
 from training.data import load_caption_dataset
 
 BUILT_IN_DATASET = "built-in shapes"  # what reports call the data when --dataset_name is not given
@@ -219,7 +219,7 @@ def _percent(value: float | None) -> str:
 def metrics_markdown(report: dict) -> str:
     """A markdown summary of a `metrics.json` report: caption metrics (x100) and the grounding table."""
     decoding = report["decoding"]
-    names = [name for name in (*METRIC_NAMES, "SPICE") if name in report["metrics"]]
+    names = [metric.name for metric in CAPTION_METRICS if metric.name in report["metrics"]]
     lines = [
         f"## Evaluation of `{report['model']}` on `{report['dataset']}` ({report['split']}, "
         f"{report['num_images']} images)",

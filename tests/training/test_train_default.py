@@ -78,14 +78,8 @@ def test_builtin_default_run(tmp_path):
         "HF_HOME": str(tmp_path / "hf_home"),  # a fresh feature cache
         "OMP_NUM_THREADS": "1",  # tiny LSTM steps: threads only contend when other jobs share the cores
     }
-    result = subprocess.run(
-        [sys.executable, *TRAIN_COMMAND, "--output_dir", str(output_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-        timeout=1200,
-    )
+    command = [sys.executable, *TRAIN_COMMAND, "--output_dir", str(output_dir)]  # from the root, as in the README
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=1200)
     assert result.returncode == 0, result.stderr[-4000:]
     assert (output_dir / "figures" / "attention_example.png").is_file()
     assert read_json(output_dir / "val_metrics.json")["best"]["CIDEr"] > 5.0
