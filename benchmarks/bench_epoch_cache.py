@@ -1,6 +1,6 @@
 """Frozen-encoder training epoch: the feature cache against recomputing the CNN for every batch.
 
-    python benchmarks/bench_epoch_cache.py [--quick]
+    python -m benchmarks.bench_epoch_cache [--quick]
 
 One epoch over `../shared/data/coco-mini` train (every (image, caption) pair once, batch 32) with the training
 script's own pieces: `load_caption_dataset`, `CaptionPairs`, `CaptionCollator`, `model_loss` and
@@ -16,9 +16,9 @@ import tempfile
 import time
 
 import torch
-from common import COCO_MINI, markdown_table, median_time, parse_args, report
 from torch.utils.data import DataLoader
 
+from benchmarks.common import COCO_MINI, markdown_table, median_time, parse_args, report
 from show_attend_tell import (
     ShowAttendTellConfig,
     ShowAttendTellForConditionalGeneration,

@@ -1,6 +1,6 @@
 """Captioning speed: our batched `generate()` against the tutorial's one-image-at-a-time decoding, same weights.
 
-    python benchmarks/bench_generate.py [--quick]
+    python -m benchmarks.bench_generate [--quick]
 
 Images per second for greedy and beam search (3 and 5 beams) at batch 1, 8 and 32, at the tutorial's COCO size
 (196 regions x 2048 features, region features given) and at our default backbone's size (64 regions x 320, features
@@ -17,8 +17,10 @@ import types
 from functools import partial
 
 import torch
-from baseline import baseline_beam_search, baseline_greedy
-from common import (
+from transformers import GenerationMixin
+
+from benchmarks.baseline import baseline_beam_search, baseline_greedy
+from benchmarks.common import (
     SIZES,
     Size,
     build_model,
@@ -31,8 +33,6 @@ from common import (
     random_regions,
     report,
 )
-from transformers import GenerationMixin
-
 from show_attend_tell import ShowAttendTellEncoderOutput, ShowAttendTellForConditionalGeneration
 
 TARGETS = {("tutorial", "beam 5", 32): 10.0, ("tutorial", "greedy", 32): 20.0}

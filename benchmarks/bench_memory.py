@@ -1,6 +1,6 @@
 """Peak resident memory of generate() (beam 5) and of a training step, ours against the tutorial baseline.
 
-    python benchmarks/bench_memory.py [--quick]
+    python -m benchmarks.bench_memory [--quick]
 
 Each measurement runs in its own Python process (`--child CASE`), so peaks never mix: the process builds the model
 and inputs, notes its peak resident set size (`ru_maxrss`), runs the operation twice, and reports the new peak.
@@ -17,7 +17,9 @@ import sys
 from functools import partial
 
 import torch
-from common import (
+
+from benchmarks.common import (
+    REPO_ROOT,
     SIZES,
     build_model,
     coco_caption_lengths,
@@ -42,9 +44,9 @@ def peak_rss_mib() -> float:
 
 def run_case(case: str, size_name: str, batch: int, num_beams: int) -> dict:
     """Runs in the child process: the peak before and after the operation, in MiB."""
-    from baseline import baseline_beam_search, baseline_training_loss
-    from bench_generate import our_generate
-    from bench_train_step import adam, our_loss, train_step, trainable_model
+    from benchmarks.baseline import baseline_beam_search, baseline_training_loss
+    from benchmarks.bench_generate import our_generate
+    from benchmarks.bench_train_step import adam, our_loss, train_step, trainable_model
 
     operation, side = CASES[case]
     size = SIZES[size_name]
@@ -81,9 +83,10 @@ def main() -> None:
         return
     rows = []
     for case in CASES:
-        command = [sys.executable, __file__, "--child", case, "--size", args.size, "--batch", str(batch)]
+        command = [sys.executable, "-m", "benchmarks.bench_memory", "--child", case, "--size", args.size]
+        command += ["--batch", str(batch)]
         command += ["--num-beams", str(args.num_beams), "--threads", str(torch.get_num_threads()), "--no-save"]
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
         if result.returncode != 0:
             raise RuntimeError(f"Memory measurement {case!r} failed:\n{result.stderr[-2000:]}")
         measured = json.loads(result.stdout.strip().splitlines()[-1])

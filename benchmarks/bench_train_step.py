@@ -1,6 +1,6 @@
 """Training speed: our teacher-forced step against the tutorial's per-timestep shrinking-batch step, same weights.
 
-    python benchmarks/bench_train_step.py [--quick]
+    python -m benchmarks.bench_train_step [--quick]
 
 Captions per second of one optimiser step (forward, loss, backward, Adam) of the decoder on precomputed region
 features (a frozen encoder, as with the feature cache), at batch 32 and 80, at the tutorial's COCO size and at our
@@ -16,9 +16,10 @@ from collections.abc import Callable
 from functools import partial
 
 import torch
-from baseline import baseline_training_loss
-from bench_generate import tanh_attention_forward
-from common import (
+
+from benchmarks.baseline import baseline_training_loss
+from benchmarks.bench_generate import tanh_attention_forward
+from benchmarks.common import (
     SIZES,
     Size,
     build_model,
@@ -32,7 +33,6 @@ from common import (
     random_regions,
     report,
 )
-
 from show_attend_tell import ShowAttendTellEncoderOutput, ShowAttendTellForConditionalGeneration
 
 TARGETS = {("tutorial", 32): 3.0}

@@ -16,8 +16,9 @@ from typing import Any
 import timm
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from model_card.export import declared_requirements, is_secret_key, looks_like_token, secret_paths, staged_files
 from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor, caption_images
-from show_attend_tell.export import declared_requirements, is_secret_key, looks_like_token, secret_paths, staged_files
+from show_attend_tell.metrics import CAPTION_METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -27,16 +28,7 @@ FIGURES_DIR = "figures"
 TRAINING_ARGS_FILE = "training_args.json"
 VAL_METRICS_FILES = ("val_metrics.json", "validation_metrics.json", "eval_results.json", "all_results.json")
 # metrics.json name -> (Hub metric type, https://hf.co/metrics id for the `metrics` metadata field)
-METRIC_TYPES = {
-    "BLEU-1": "bleu",
-    "BLEU-2": "bleu",
-    "BLEU-3": "bleu",
-    "BLEU-4": "bleu",
-    "METEOR": "meteor",
-    "ROUGE-L": "rouge",
-    "CIDEr": "cider",
-    "SPICE": "spice",
-}
+METRIC_TYPES = {metric.name: metric.hub_type for metric in CAPTION_METRICS}
 REQUIRED_METRICS_KEYS = ("dataset", "split", "num_images", "metrics")
 
 
@@ -96,8 +88,9 @@ def read_json(path: str | os.PathLike, required_keys: Sequence[str] = ()) -> dic
 
 
 def load_metrics(path: str | os.PathLike) -> dict:
-    """metrics.json of `training/evaluate.py`, checked: every score must be a finite number, and the grounding block
-    (when present) must have a word count and rates that are numbers or null (null: no word to score)."""
+    """metrics.json of `training/evaluate_captioner.py`, checked: every score must be a finite number, and the
+    grounding block (when present) must have a word count and rates that are numbers or null (null: no word to
+    score)."""
     metrics = read_json(path, REQUIRED_METRICS_KEYS)
     scores = metrics["metrics"]
     if not isinstance(scores, Mapping) or not scores:
@@ -166,7 +159,7 @@ def _flatten_scalars(data: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _format_score(value: float) -> str:
-    """Scores on the card are x100 with one decimal, like `training/evaluate.py`'s metrics.md."""
+    """Scores on the card are x100 with one decimal, like `training/evaluate_captioner.py`'s metrics.md."""
     return f"{100 * value:.1f}"
 
 
@@ -178,7 +171,8 @@ def _public(key: str, value: Any) -> bool:
 
 def _grounding(metrics: dict | None) -> dict | None:
     """The overall grounding score for the card (x100), None without one, and `{"words": 0}` when no word could be
-    scored: the model generated no word naming an annotated object (`training/evaluate.py` writes null rates)."""
+    scored: the model generated no word naming an annotated object (`training/evaluate_captioner.py` writes null
+    rates)."""
     overall = ((metrics or {}).get("grounding") or {}).get("overall")
     if overall is None:
         return None
@@ -303,9 +297,9 @@ def write_model_card(
 
     Args:
         model_dir: a folder saved by `model.save_pretrained` + `processor.save_pretrained`.
-        metrics_path: metrics.json of `training/evaluate.py`; defaults to `model_dir/metrics.json` if present. Every
-            number in the evaluation table and `model-index` comes from it; without it the card says no
-            evaluation was run.
+        metrics_path: metrics.json of `training/evaluate_captioner.py`; defaults to `model_dir/metrics.json` if
+            present. Every number in the evaluation table and `model-index` comes from it; without it the card says
+            no evaluation was run.
         figures: real photos (paths or `Photo` with a credit line) to draw attention figures from; the figures are
             written to `model_dir/figures/` (the photos themselves are not copied).
         repo_id, revision: the Hub repository and revision the usage snippet loads (default: the folder path).

@@ -3,15 +3,19 @@ Visual Attention").
 
 Read top to bottom:
 
-1. `ShowAttendTellEncoder`: a timm CNN whose last feature map becomes `num_regions` region vectors, plus the
+1. `ShowAttendTellEncoder`: a timm CNN whose feature map becomes `num_regions = grid_height * grid_width` region
+   vectors (the grid that the configuration derived from the same backbone, `config.grid_size`), plus the
    attention's encoder-side projection `W_a a_i`, computed once per image.
 2. `ShowAttendTellAttention`: additive soft attention `alpha = softmax(w^T tanh(W_a a + W_h h))` with the gate
    `beta = sigmoid(f_beta(h))` (paper section 4.2.1).
-3. `ShowAttendTellForConditionalGeneration`: the LSTM decoder. One loop (`_decode`) serves teacher forcing in
-   training and single steps in `generate()`; the LSTM state travels between steps as a `ShowAttendTellCache`,
-   which beam search reorders. transformers names that state `cache` from release 5.24 on and `past_key_values`
-   before; `CACHE_NAME` (in the configuration file, with every other release difference) picks the name, and
-   `forward()` accepts both.
+3. `ShowAttendTellForConditionalGeneration`: the LSTM decoder. `forward()` prepares the inputs in numbered steps and
+   runs one of two paths around the same recurrence (`_decode`): `_forward_packed` for teacher forcing in training
+   (each caption leaves the loop when it ends) and `_forward_steps` for `generate()`, one step per call. The LSTM
+   state travels between steps as a `ShowAttendTellCache`, which beam search reorders. transformers names that state
+   `cache` from release 5.24 on and `past_key_values` before; `CACHE_NAME` (in the configuration file, with every
+   other release difference) picks the name, and `forward()` accepts both.
+
+This file imports only its configuration (a saved folder's pipeline travels with its processor).
 
 Fast paths (measured in benchmarks/, checked against the plain computation in tests/benchmarks/):
 - The region features and their projection stay one copy per image in `generate()`: the `copies` rows of an image
@@ -408,7 +412,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         **kwargs,
     ) -> ShowAttendTellOutput:
         r"""
-        pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, image_size, image_size)`, *optional*):
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, height, width)`, *optional*):
             Images from the processor. Not needed when `encoder_outputs` is given.
         decoder_input_ids (`torch.LongTensor` of shape `(rows, steps)`, *optional*):
             Decoder inputs; built from `labels` (shifted right behind `decoder_start_token_id`) when omitted. `rows`

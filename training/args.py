@@ -19,6 +19,7 @@ import yaml
 from transformers import SchedulerType
 
 from show_attend_tell.cli import positive_int
+from show_attend_tell.metrics import METRIC_NAMES
 from show_attend_tell.processing_show_attend_tell import SEGMENTATIONS
 from training.scst import BASELINES
 
@@ -51,7 +52,8 @@ REAL_DATA_DEFAULTS: dict[str, Any] = {
 }
 # Options that define the network; a saved captioner (--model_name_or_path) fixes them.
 ARCHITECTURE_OPTIONS = ("backbone", "image_size", "attention_dim", "embed_dim", "decoder_dim", "dropout")
-METRIC_CHOICES = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "loss")
+# What validation computes: the caption metrics that are always computed (the library's table), and the loss.
+METRIC_CHOICES = (*METRIC_NAMES, "loss")
 
 
 def _checkpointing_steps(value: str) -> str | int:

@@ -2,21 +2,21 @@
 
 ```bash
 # Built-in offline default: synthetic coloured-shape scenes, a few minutes on a laptop CPU.
-python training/train.py --output_dir runs/shapes
+python -m training.train --output_dir runs/shapes
 
 # A local imagefolder data set (metadata.jsonl with a `captions` list), frozen pretrained encoder + feature cache.
-accelerate launch training/train.py --dataset_name ../shared/data/coco-mini --output_dir runs/coco-mini
+accelerate launch -m training.train --dataset_name ../shared/data/coco-mini --output_dir runs/coco-mini
 
 # Two data-parallel CPU processes (gloo). `accelerate launch --cpu --num_processes 2` starts only ONE process in
 # accelerate 1.x; the torchrun launcher (`--multi_gpu`) plus this script's `--cpu` gives two.
-accelerate launch --multi_gpu --num_processes 2 training/train.py --cpu --output_dir runs/shapes-ddp
+accelerate launch --multi_gpu --num_processes 2 -m training.train --cpu --output_dir runs/shapes-ddp
 
 # Continue a saved captioner with self-critical sequence training (CIDEr-D reward, training/scst.py).
-accelerate launch training/train.py --model_name_or_path runs/coco-mini --scst --dataset_name ../shared/data/coco-mini \
+accelerate launch -m training.train --model_name_or_path runs/coco-mini --scst --dataset_name ../shared/data/coco-mini \
     --output_dir runs/coco-mini-scst --learning_rate 5e-5
 
 # Two-stage training: 10 epochs with the encoder frozen, then its top 2 blocks fine-tuned at 1e-4.
-accelerate launch training/train.py --preset coco-karpathy --image_dir /data/coco --output_dir runs/coco \
+accelerate launch -m training.train --preset coco-karpathy --image_dir /data/coco --output_dir runs/coco \
     --fine_tune_encoder_after 10 --fine_tune_encoder_blocks 2 --encoder_learning_rate 1e-4 --with_tracking
 ```
 
@@ -38,47 +38,41 @@ import json
 import logging
 import math
 import os
-import sys
 from pathlib import Path
 
-# `python training/train.py` puts training/ first on sys.path, where evaluate.py would shadow the `evaluate` library;
-# the repository root takes its place, so `training` imports like the installed package.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
+import datasets
+import torch
+import transformers
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+from huggingface_hub.constants import HF_HOME
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
 
-import datasets  # noqa: E402
-import torch  # noqa: E402
-import transformers  # noqa: E402
-from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs  # noqa: E402
-from accelerate.logging import get_logger  # noqa: E402
-from accelerate.utils import ProjectConfiguration, set_seed  # noqa: E402
-from huggingface_hub.constants import HF_HOME  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-from transformers import get_scheduler  # noqa: E402
-
-from show_attend_tell import (  # noqa: E402
+from show_attend_tell import (
     ShowAttendTellConfig,
     ShowAttendTellForConditionalGeneration,
     ShowAttendTellProcessor,
     build_image_processor,
     build_tokenizer,
 )
-from show_attend_tell.backbones import load_pretrained_backbone  # noqa: E402
-from training.args import parse_args  # noqa: E402
-from training.checkpointing import (  # noqa: E402
+from show_attend_tell.backbones import load_pretrained_backbone
+from training.args import parse_args
+from training.checkpointing import (
     check_output_dir,
     delete_other_runs_work,
     resolve_checkpoint,
     resume_settings,
     save_checkpoint,
 )
-from training.collate import CaptionCollator, CaptionPairs, StreamingCaptionPairs  # noqa: E402
-from training.data import load_caption_dataset  # noqa: E402
-from training.feature_cache import build_feature_cache, weights_fingerprint  # noqa: E402
-from training.saved_model import load_saved_captioner  # noqa: E402
-from training.scst import ScstStats, SelfCriticalLoss  # noqa: E402
-from training.validation import caption_metrics, decoding_kwargs, model_loss, validation_loss  # noqa: E402
+from training.collate import CaptionCollator, CaptionPairs, StreamingCaptionPairs
+from training.data import load_caption_dataset
+from training.feature_cache import build_feature_cache, weights_fingerprint
+from training.saved_model import load_saved_captioner
+from training.scst import ScstStats, SelfCriticalLoss
+from training.validation import caption_metrics, decoding_kwargs, model_loss, validation_loss
 
 logger = get_logger(__name__)
 
@@ -216,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
         datasets.disable_progress_bars()
 
     if args.push_to_hub:  # fail before hours of training, not after (every process, so none waits for a dead one)
-        from show_attend_tell.push import HubAccessError, check_hub_access
+        from model_card.push import HubAccessError, check_hub_access
 
         try:
             check_hub_access(args.hub_model_id)
@@ -512,7 +506,7 @@ def main(argv: list[str] | None = None) -> dict:
         figure_data = eval_data if eval_data is not None else train_data
         save_attention_figure(output_dir, processor, next(iter(figure_data)), decoding)
         if args.push_to_hub:
-            from show_attend_tell.push import push_folder
+            from model_card.push import push_folder
 
             push_folder(output_dir, args.hub_model_id, private=args.hub_private_repo)
     accelerator.wait_for_everyone()

@@ -11,7 +11,7 @@ from accelerate.utils import broadcast_object_list, gather_object
 from show_attend_tell import ShowAttendTellEncoderOutput
 from show_attend_tell.metrics import compute_caption_metrics
 
-from .evaluate import generate_captions
+from .evaluate_captioner import generate_captions
 
 
 def decoding_kwargs(num_beams: int, max_new_tokens: int, length_penalty: float) -> dict:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .caption_metrics import METRIC_NAMES, SPICE_NAME, compute_caption_metrics
+from .caption_metrics import CAPTION_METRICS, METRIC_NAMES, SPICE_NAME, CaptionMetric, compute_caption_metrics
 
 if TYPE_CHECKING:
     import evaluate
@@ -30,9 +30,11 @@ def load_coco_caption_metric(**kwargs) -> evaluate.EvaluationModule:
 
 
 __all__ = [
+    "CAPTION_METRICS",
     "COCO_CAPTION_METRIC_PATH",
     "METRIC_NAMES",
     "SPICE_NAME",
+    "CaptionMetric",
     "compute_caption_metrics",
     "load_coco_caption_metric",
 ]

@@ -24,7 +24,8 @@ import io
 import logging
 import threading
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
@@ -34,7 +35,30 @@ from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
 logger = logging.getLogger(__name__)
 
-METRIC_NAMES = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+
+@dataclass(frozen=True)
+class CaptionMetric:
+    """One caption metric: its key (in `compute_caption_metrics` results, metrics.json, `--metric_for_best_model` and
+    the card's table), the pycocoevalcap scorer that computes it (`SCORERS`; a scorer returns one score per metric it
+    serves, `index` picks this one), how the Hub names it (`hub_type`: the `model-index` metric type and the
+    https://hf.co/metrics id), and whether it is computed only on request (`optional`: SPICE needs a download)."""
+
+    name: str
+    scorer: str
+    hub_type: str
+    index: int = 0
+    optional: bool = False
+
+
+# The one table of caption metrics, in the order results, tables and cards show them.
+CAPTION_METRICS = (
+    *(CaptionMetric(f"BLEU-{n}", "Bleu", "bleu", index=n - 1) for n in range(1, 5)),
+    CaptionMetric("METEOR", "Meteor", "meteor"),
+    CaptionMetric("ROUGE-L", "Rouge", "rouge"),
+    CaptionMetric("CIDEr", "Cider", "cider"),
+    CaptionMetric("SPICE", "Spice", "spice", optional=True),
+)
+METRIC_NAMES = tuple(metric.name for metric in CAPTION_METRICS if not metric.optional)  # always computed
 SPICE_NAME = "SPICE"
 
 _meteor: Meteor | None = None
@@ -103,8 +127,8 @@ def _close_meteor() -> None:
         _meteor = None
 
 
-def _spice_score(ground_truth: dict, results: dict) -> float | None:
-    """SPICE, or None with a warning when it cannot run (it downloads Stanford CoreNLP on first use)."""
+def _spice_scores(ground_truth: dict, results: dict) -> list[float] | None:
+    """[SPICE], or None with a warning when it cannot run (it downloads Stanford CoreNLP on first use)."""
     try:
         from pycocoevalcap.spice.spice import Spice
 
@@ -118,7 +142,17 @@ def _spice_score(ground_truth: dict, results: dict) -> float | None:
             stacklevel=3,
         )
         return None
-    return score
+    return [score]
+
+
+# pycocoevalcap scorer -> its scores on tokenised `(ground_truth, results)` (None: it could not run).
+SCORERS: dict[str, Callable[[dict, dict], list[float] | None]] = {
+    "Bleu": lambda ground_truth, results: Bleu(4).compute_score(ground_truth, results, verbose=0)[0],
+    "Meteor": lambda ground_truth, results: [_shared_meteor().compute_score(ground_truth, results)[0]],
+    "Rouge": lambda ground_truth, results: [Rouge().compute_score(ground_truth, results)[0]],
+    "Cider": lambda ground_truth, results: [Cider().compute_score(ground_truth, results)[0]],
+    "Spice": _spice_scores,  # called directly, so that its warning points at the caller of compute_caption_metrics
+}
 
 
 def compute_caption_metrics(
@@ -132,24 +166,24 @@ def compute_caption_metrics(
         spice: also compute SPICE. When it cannot run (for example offline), a warning is issued and the key is absent.
 
     Returns:
-        `{"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"}` (+ `"SPICE"`) as floats, equal to
-        the corpus-level scores that pycocoevalcap's scorers return for the same captions.
+        The scores of `CAPTION_METRICS` in its order (`METRIC_NAMES`: BLEU-1..4, METEOR, ROUGE-L, CIDEr, + `"SPICE"`)
+        as floats, equal to the corpus-level scores that pycocoevalcap's scorers return for the same captions.
     """
     results, ground_truth = _validate(predictions, references)
     tokenizer = PTBTokenizer()
     ground_truth = tokenizer.tokenize(ground_truth)
     results = tokenizer.tokenize(results)
 
-    bleu, _ = Bleu(4).compute_score(ground_truth, results, verbose=0)
-    scores = {f"BLEU-{n}": float(value) for n, value in enumerate(bleu, start=1)}
-    scores["METEOR"] = float(_shared_meteor().compute_score(ground_truth, results)[0])
-    scores["ROUGE-L"] = float(Rouge().compute_score(ground_truth, results)[0])
-    scores["CIDEr"] = float(Cider().compute_score(ground_truth, results)[0])
-    if spice:
-        spice_value = _spice_score(ground_truth, results)
-        if spice_value is not None:
-            scores[SPICE_NAME] = spice_value
-    return scores
+    wanted = [metric for metric in CAPTION_METRICS if spice or not metric.optional]
+    computed = {}  # each scorer runs once (Bleu serves four metrics)
+    for metric in wanted:
+        if metric.scorer not in computed:
+            computed[metric.scorer] = SCORERS[metric.scorer](ground_truth, results)
+    return {
+        metric.name: float(computed[metric.scorer][metric.index])
+        for metric in wanted
+        if computed[metric.scorer] is not None
+    }
 
 
-__all__ = ["METRIC_NAMES", "SPICE_NAME", "compute_caption_metrics"]
+__all__ = ["CAPTION_METRICS", "METRIC_NAMES", "SCORERS", "SPICE_NAME", "CaptionMetric", "compute_caption_metrics"]

@@ -1,4 +1,4 @@
-"""`python -m show_attend_tell.push`: fails fast offline / without a token, before touching the folder; against a
+"""`python -m model_card.push`: fails fast offline / without a token, before touching the folder; against a
 local stand-in for the Hub API it regenerates the card, refuses pickles, uploads exactly the publishable files, and the
 uploaded copy loads and captions in a fresh offline process."""
 
@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
-from show_attend_tell.export import check_model_folder
-from show_attend_tell.push import HubAccessError, check_hub_access, push_folder
+from model_card.export import check_model_folder
+from model_card.push import HubAccessError, check_hub_access, push_folder
+from tests.conftest import REPO_ROOT
 from tests.model_card.hub_standin import TOKEN, HubStandIn
 
 EXPECTED_FILES = {
@@ -46,8 +47,8 @@ def model_folder(tmp_path, memorised_model_dir) -> Path:
 
 
 def _push(folder: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "show_attend_tell.push", str(folder), *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    command = [sys.executable, "-m", "model_card.push", str(folder), *args]  # from the repository root, as documented
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300)
 
 
 def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -149,7 +150,7 @@ def test_push_to_local_hub_standin(model_folder, tmp_path, memorised):
 
 
 def test_training_checkpoints_are_ignored_but_stray_pickles_are_not(tmp_path):
-    from show_attend_tell.export import forbidden_files
+    from model_card.export import forbidden_files
 
     (tmp_path / "checkpoints" / "step_10").mkdir(parents=True)
     (tmp_path / "checkpoints" / "step_10" / "optimizer.bin").write_bytes(b"x")

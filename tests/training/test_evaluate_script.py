@@ -1,4 +1,5 @@
-"""training/evaluate.py end to end on a tiny saved model over coco-mini test, plus its batched generation helper."""
+"""`python -m training.evaluate_captioner` end to end on a tiny saved model over coco-mini test, plus its batched
+generation helper."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from transformers import AutoModel, AutoProcessor
 
 from show_attend_tell.metrics import METRIC_NAMES, compute_caption_metrics
 from tests.conftest import FLICKR8K_MINI, REPO_ROOT, read_metadata
-from training.evaluate import GeneratedCaption, generate_captions, main
+from training.evaluate_captioner import GeneratedCaption, generate_captions, main
 
 NUM_SAMPLES = 8
 
@@ -147,13 +148,14 @@ def test_bad_arguments_exit_with_clear_messages(capsys):
     assert "--batch_size must be a positive integer, got 0" in capsys.readouterr().err
 
 
-def test_script_runs_as_a_file_and_names_a_bad_model_path(tmp_path):
-    """`python training/evaluate.py` must not shadow the `evaluate` library; a bad --model gives a clear error."""
+def test_script_runs_as_a_module_and_names_a_bad_model_path(tmp_path):
+    """`python -m training.evaluate_captioner` from the repository root must not shadow the `evaluate` library (the
+    root is first on sys.path, and no module there is named `evaluate`); a bad --model gives a clear error."""
     missing = tmp_path / "no_such_model"
-    command = [sys.executable, str(REPO_ROOT / "training" / "evaluate.py"), "--model", str(missing)]
+    command = [sys.executable, "-m", "training.evaluate_captioner", "--model", str(missing)]
     command += ["--dataset_name", "unused", "--output_dir", str(tmp_path / "out")]
     env = os.environ | {"HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300)
     assert result.returncode != 0
     assert f"Could not load a Show-Attend-Tell model from {str(missing)!r}" in result.stderr
     assert "Traceback" not in result.stderr

@@ -11,7 +11,7 @@ from transformers import AutoModel, AutoProcessor
 from show_attend_tell.metrics import compute_caption_metrics
 from tests.conftest import read_metadata
 from tests.training.train_utils import read_json, run_training
-from training.evaluate import generate_captions
+from training.evaluate_captioner import generate_captions
 
 
 def test_short_coco_mini_run_beats_the_most_frequent_caption(tmp_path, coco_mini):

@@ -1,4 +1,4 @@
-"""The README's main-job command, `python training/train.py --output_dir DIR` with no data set: it trains on the
+"""The README's main-job command, `python -m training.train --output_dir DIR` with no data set: it trains on the
 built-in shapes scenes offline, and the model captions held-out scenes right, with attention on the named objects."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from transformers import AutoModel, AutoProcessor
 
 from show_attend_tell.grounding import attention_peak, point_in_boxes
 from show_attend_tell.metrics import compute_caption_metrics
-from tests.training.train_utils import TRAIN_SCRIPT, read_json
+from tests.training.train_utils import REPO_ROOT, TRAIN_COMMAND, read_json
 from training.data import load_caption_dataset
-from training.evaluate import generate_captions
+from training.evaluate_captioner import generate_captions
 from training.shapes import SHAPES
 
 
@@ -78,13 +78,8 @@ def test_builtin_default_run(tmp_path):
         "HF_HOME": str(tmp_path / "hf_home"),  # a fresh feature cache
         "OMP_NUM_THREADS": "1",  # tiny LSTM steps: threads only contend when other jobs share the cores
     }
-    result = subprocess.run(
-        [sys.executable, str(TRAIN_SCRIPT), "--output_dir", str(output_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1200,
-    )
+    command = [sys.executable, *TRAIN_COMMAND, "--output_dir", str(output_dir)]  # from the root, as in the README
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=1200)
     assert result.returncode == 0, result.stderr[-4000:]
     assert (output_dir / "figures" / "attention_example.png").is_file()
     assert read_json(output_dir / "val_metrics.json")["best"]["CIDEr"] > 5.0

@@ -9,7 +9,7 @@ import torch
 
 from tests.conftest import make_tiny
 from tests.training.train_utils import TINY_ARGS, read_json, read_weights, run_training
-from training.evaluate import generate_captions
+from training.evaluate_captioner import generate_captions
 from training.feature_cache import FeatureCache, build_feature_cache
 from training.shapes import make_shapes_dataset
 from training.validation import captions_from_features

@@ -13,22 +13,24 @@ import sys
 import torch
 
 from tests.conftest import make_tiny
-from tests.training.train_utils import TINY_ARGS, TRAIN_SCRIPT, read_json, read_weights
+from tests.training.train_utils import REPO_ROOT, TINY_ARGS, TRAIN_COMMAND, read_json, read_weights
 
 
 def launch_two_processes(*train_args) -> subprocess.CompletedProcess:
-    """`training/train.py` in two data-parallel CPU processes (gloo), with the tiny model settings."""
+    """`python -m training.train` in two data-parallel CPU processes (gloo), with the tiny model settings."""
     command = [
         sys.executable, "-m", "accelerate.commands.launch",
         "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no",
-        TRAIN_SCRIPT,
+        *TRAIN_COMMAND,
         "--cpu",
         *TINY_ARGS,
         *train_args,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(
+        [str(part) for part in command], capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return result
 

@@ -1,4 +1,4 @@
-"""Helpers of the training-loop tests: tiny settings and an in-process run of `training/train.py`."""
+"""Helpers of the training-loop tests: tiny settings and an in-process run of `training.train`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from accelerate.state import AcceleratorState, GradientState
 from safetensors.torch import load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TRAIN_SCRIPT = REPO_ROOT / "training" / "train.py"
+TRAIN_COMMAND = ["-m", "training.train"]  # run from REPO_ROOT, as the README says
 
 # A model that trains in well under a second per step on one CPU core (resnet10t at 64 px: a 2x2 region grid).
 TINY_ARGS = [
@@ -30,7 +30,7 @@ TINY_ARGS = [
 
 
 def run_training(*argv: str) -> dict:
-    """`training/train.py` with `argv` in this process (fresh Accelerate state); returns its summary."""
+    """`training.train` with `argv` in this process (fresh Accelerate state); returns its summary."""
     from training.train import main
 
     AcceleratorState._reset_state(reset_partial_state=True)

@@ -248,7 +248,7 @@ def export_model_folder(
 
     All or nothing: the new files are prepared in a staging folder and checked together with the folder; only when
     every step has passed are they moved in, so a failure leaves `model_dir` as it was."""
-    from model_card.generator import HANDLER_PATH, write_model_card
+    from .generator import HANDLER_PATH, write_model_card  # the generator imports this module's secret checks
 
     folder = Path(model_dir)
     if not (folder / "config.json").is_file():

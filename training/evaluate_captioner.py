@@ -1,11 +1,11 @@
 """Evaluate a saved Show-Attend-Tell model: COCO caption metrics and the attention grounding score on a dataset split.
 
 ```bash
-python training/evaluate.py --model PATH_OR_HUB_ID --dataset_name ../shared/data/coco-mini --split test \
+python -m training.evaluate_captioner --model PATH_OR_HUB_ID --dataset_name ../shared/data/coco-mini --split test \
     --num_beams 3 --length_penalty 1.0 --max_new_tokens 30 --batch_size 16 --output_dir eval/coco-mini-test
 ```
 
-Without `--dataset_name` it evaluates on the built-in shapes set (the default data of `training/train.py`). Writes
+Without `--dataset_name` it evaluates on the built-in shapes set (the default data of `training.train`). Writes
 `predictions.json` (`[{"image_id", "caption"}]`), `metrics.json` and `metrics.md` to `--output_dir`.
 `generate_captions()` is the batched inference helper that the training loop's validation also uses.
 """
@@ -16,26 +16,20 @@ import argparse
 import json
 import logging
 import math
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# `python training/evaluate.py` puts training/ first on sys.path, where this file would shadow the `evaluate`
-# library; the repository root takes its place, so `training` imports like the installed package.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
+import datasets
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoProcessor
 
-import datasets  # noqa: E402
-import torch  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-from transformers import AutoModel, AutoProcessor  # noqa: E402
-
-from show_attend_tell import load_image  # noqa: E402
-from show_attend_tell.grounding import pointing_game, summarize_pointing  # noqa: E402
-from show_attend_tell.metrics import METRIC_NAMES, compute_caption_metrics  # noqa: E402
-from training.data import load_caption_dataset  # noqa: E402
+from show_attend_tell import load_image
+from show_attend_tell.grounding import pointing_game, summarize_pointing
+from show_attend_tell.metrics import CAPTION_METRICS, compute_caption_metrics
+from training.data import load_caption_dataset
 
 BUILT_IN_DATASET = "built-in shapes"  # what reports call the data when --dataset_name is not given
 
@@ -225,7 +219,7 @@ def _percent(value: float | None) -> str:
 def metrics_markdown(report: dict) -> str:
     """A markdown summary of a `metrics.json` report: caption metrics (x100) and the grounding table."""
     decoding = report["decoding"]
-    names = [name for name in (*METRIC_NAMES, "SPICE") if name in report["metrics"]]
+    names = [metric.name for metric in CAPTION_METRICS if metric.name in report["metrics"]]
     lines = [
         f"## Evaluation of `{report['model']}` on `{report['dataset']}` ({report['split']}, "
         f"{report['num_images']} images)",

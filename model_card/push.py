@@ -1,7 +1,7 @@
 """Publish a saved Show-Attend-Tell model folder to the Hugging Face Hub.
 
 ```bash
-python -m show_attend_tell.push outputs/sat-coco --repo-id USER/show-attend-tell-coco \
+python -m model_card.push outputs/sat-coco --repo-id USER/show-attend-tell-coco \
     --metrics eval/coco-test/metrics.json --figure ../shared/data/coco-mini/test/000000058636.jpg
 ```
 
@@ -26,6 +26,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from .export import FORBIDDEN_PATTERNS, IGNORED_PATTERNS, check_model_folder, export_model_folder
+from .generator import Photo
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def push_folder(
     **card_kwargs,
 ) -> str:
     """Check access, regenerate the card and handler files, check the folder, then create the repo (and branch) and
-    upload. Returns the commit URL. Used by `python -m show_attend_tell.push` and the training script's
+    upload. Returns the commit URL. Used by `python -m model_card.push` and the training script's
     `--push_to_hub`; `figures` are photos (paths or `model_card.generator.Photo`) for the card's attention figures."""
     check_hub_access(repo_id, token=token)
     folder = Path(model_dir)
@@ -134,7 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--revision", default=None, help="Branch to push to (created if missing; default main).")
     parser.add_argument("--commit-message", default=None)
     parser.add_argument(
-        "--metrics", default=None, help="metrics.json of training/evaluate.py (default: in the folder)."
+        "--metrics", default=None, help="metrics.json of training.evaluate_captioner (default: in the folder)."
     )
     parser.add_argument(
         "--figure", action="append", default=[], help="A photo for an attention figure on the card (repeatable)."
@@ -150,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.model_dir} is not a saved model folder (no config.json)", file=sys.stderr)
         return 2
     try:
-        from model_card.generator import Photo
-
         url = push_folder(
             args.model_dir,
             args.repo_id,

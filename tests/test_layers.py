@@ -1,0 +1,97 @@
+"""Layers point one way (README, Layout): the library imports nothing above it, only the library is installed, and the
+scripts above it run with `python -m` from the repository root, with no `sys.path` edits."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+LIBRARY = "show_attend_tell"
+ABOVE_THE_LIBRARY = ("training", "model_card", "benchmarks")
+NOT_COPIED = (
+    ".git",
+    "__pycache__",
+    "*.egg-info",
+    "build",
+    "dist",
+    "runs",
+    "outputs",
+    ".*_cache",
+    ".hypothesis",
+    ".venv",
+)
+
+
+def python_files(folder: str) -> list[Path]:
+    return sorted((REPO_ROOT / folder).rglob("*.py"))
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """`(line, module)` of every absolute import in the file, at any depth (functions, `if TYPE_CHECKING` blocks)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_the_library_imports_nothing_above_it():
+    files = python_files(LIBRARY)
+    assert len(files) > 10
+    upward = [
+        f"{path.relative_to(REPO_ROOT)}:{line} imports {module}"
+        for path in files
+        for line, module in imported_modules(path)
+        if module.split(".")[0] in ABOVE_THE_LIBRARY
+    ]
+    assert upward == []
+
+
+def test_the_wheel_holds_only_the_library(tmp_path):
+    """`pip wheel .` of a copy of the repository (so that no build files land in it): about 2 s."""
+    source = tmp_path / "source"
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(*NOT_COPIED))
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", tmp_path, source]
+    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert f"{LIBRARY}/metrics/coco_caption/coco_caption.py" in names  # the `evaluate` module is package data
+    tops = {name.split("/")[0] for name in names}
+    assert {top for top in tops if top != LIBRARY and not top.endswith(".dist-info")} == set()
+
+
+@pytest.mark.parametrize("folder", [LIBRARY, *ABOVE_THE_LIBRARY])
+def test_no_sys_path_edits(folder):
+    """Scripts run as modules from the repository root (`python -m training.train`), where every folder imports by its
+    package name, so no file needs to change `sys.path`."""
+    edits = [
+        f"{path.relative_to(REPO_ROOT)}:{number}"
+        for path in python_files(folder)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "sys.path" in line
+    ]
+    assert edits == []
+
+
+def test_no_module_shadows_a_library_it_uses():
+    """No file above the library is named like a top-level module the project imports (`evaluate.py` once was)."""
+    imported = {
+        module.split(".")[0]
+        for folder in (LIBRARY, *ABOVE_THE_LIBRARY)
+        for path in python_files(folder)
+        for _, module in imported_modules(path)
+    }
+    local = {path.stem for folder in (LIBRARY, *ABOVE_THE_LIBRARY) for path in python_files(folder)}
+    own = {LIBRARY, *ABOVE_THE_LIBRARY, "__init__"}
+    assert (local - own) & (imported - own) == set()
