@@ -3,9 +3,10 @@
     images --processor--> pixel_values --model.generate(output_attentions=True)--> sequences, attention_maps
            --captions_from_generation--> [Caption(text, words, attention on the (height, width) grid, image)]
 
-`caption_images` runs these steps in batches; the pipeline (`pipeline(model=DIR, trust_remote_code=True)`) runs the
-same steps split into transformers' preprocess / forward / postprocess; the CLI, the Space, the endpoint handler,
-evaluation, validation during training and the attention figures all go through one of the two. The rule for where a
+`caption_images` runs these steps in batches (`caption_batch` runs one batch, of pixels or of cached region
+features); the pipeline (`pipeline(model=DIR, trust_remote_code=True)`) runs the same steps split into transformers'
+preprocess / forward / postprocess. The CLI, the Space, the endpoint handler, evaluation, validation during training
+and the attention figures all go through `caption_images` or `caption_batch`. The rule for where a
 caption ends lives in `captions_from_generation` only: at the first end-of-sequence token; special tokens are dropped,
 and every kept token is one word with one attention map.
 
@@ -112,6 +113,29 @@ def captions_from_generation(
     return captions
 
 
+def caption_batch(
+    model: Any,
+    processor: Any,
+    *,
+    pixel_values: torch.Tensor | None = None,
+    encoder_outputs: Any = None,
+    images: Sequence[Image.Image] | None = None,
+    **generate_kwargs,
+) -> list[Caption]:
+    """Caption one batch given as `pixel_values` (from the processor) or `encoder_outputs` (cached region features):
+    one `generate()` call, then `captions_from_generation`. `images`: the batch's photos, kept in the captions."""
+    outputs = generate_with_attention(model, pixel_values, encoder_outputs=encoder_outputs, **generate_kwargs)
+    eos_token_id = generate_kwargs.get("eos_token_id")
+    eos_token_id = model.generation_config.eos_token_id if eos_token_id is None else eos_token_id
+    rows = None
+    if images is not None:
+        copies = outputs.sequences.shape[0] // len(images)  # num_return_sequences
+        rows = [image for image in images for _ in range(copies)]
+    return captions_from_generation(
+        processor, outputs.sequences, outputs.attention_maps, model.config.grid_size, eos_token_id, rows
+    )
+
+
 def caption_images(
     model: Any,
     processor: Any,
@@ -132,7 +156,7 @@ def caption_images(
         batch_size: images per `generate()` call.
         progress: show a progress bar.
         generate_kwargs: decoding settings for `model.generate()` (`num_beams`, `max_new_tokens`, ...); the model's
-            `generation_config` supplies the rest.
+            `generation_config` supplies the rest (and those given as `None`).
 
     Returns:
         One `Caption` per returned sequence (`num_return_sequences` per image, in order), holding its photo.
@@ -141,18 +165,12 @@ def caption_images(
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
     if len(images) == 0:
         raise ValueError("images: empty list; pass at least one image")
-    eos_token_id = generate_kwargs.get("eos_token_id")
-    eos_token_id = model.generation_config.eos_token_id if eos_token_id is None else eos_token_id
     captions: list[Caption] = []
     with tqdm(total=len(images), desc="Captioning", unit="img", disable=not progress) as bar:
         for start in range(0, len(images), batch_size):
             photos = [processor.load_image(image, timeout) for image in images[start : start + batch_size]]
-            outputs = generate_with_attention(model, processor(images=photos)["pixel_values"], **generate_kwargs)
-            copies = outputs.sequences.shape[0] // len(photos)  # num_return_sequences
-            rows = [photo for photo in photos for _ in range(copies)]
-            captions += captions_from_generation(
-                processor, outputs.sequences, outputs.attention_maps, model.config.grid_size, eos_token_id, rows
-            )
+            pixel_values = processor(images=photos)["pixel_values"]
+            captions += caption_batch(model, processor, pixel_values=pixel_values, images=photos, **generate_kwargs)
             bar.update(len(photos))
     return captions
 
@@ -219,6 +237,7 @@ class ShowAttendTellCaptioningPipeline(Pipeline):
 __all__ = [
     "Caption",
     "ShowAttendTellCaptioningPipeline",
+    "caption_batch",
     "caption_images",
     "captions_from_generation",
     "generate_with_attention",

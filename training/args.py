@@ -27,6 +27,7 @@ from training.scst import BASELINES
 BUILTIN_DEFAULTS: dict[str, Any] = {
     "backbone": "tf_efficientnet_lite0",
     "image_size": 128,  # 4x4 region grid, one cell per shape position of the generated scenes
+    "feature_index": -1,  # the backbone's last feature map (stride 32)
     "attention_dim": 256,
     "embed_dim": 128,
     "decoder_dim": 256,
@@ -40,6 +41,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
 REAL_DATA_DEFAULTS: dict[str, Any] = {
     "backbone": "tf_efficientnet_lite0",
     "image_size": 256,  # 8x8 region grid
+    "feature_index": -1,
     "attention_dim": 512,
     "embed_dim": 512,
     "decoder_dim": 512,
@@ -51,7 +53,15 @@ REAL_DATA_DEFAULTS: dict[str, Any] = {
     "max_caption_length": 40,
 }
 # Options that define the network; a saved captioner (--model_name_or_path) fixes them.
-ARCHITECTURE_OPTIONS = ("backbone", "image_size", "attention_dim", "embed_dim", "decoder_dim", "dropout")
+ARCHITECTURE_OPTIONS = (
+    "backbone",
+    "image_size",
+    "feature_index",
+    "attention_dim",
+    "embed_dim",
+    "decoder_dim",
+    "dropout",
+)
 # What validation computes: the caption metrics that are always computed (the library's table), and the loss.
 METRIC_CHOICES = (*METRIC_NAMES, "loss")
 
@@ -116,7 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
         "vocabulary). Architecture options, if given, must match it.",
     )
     model.add_argument("--backbone", type=str, default=None, help="timm backbone name.")
-    model.add_argument("--image_size", type=int, default=None)
+    model.add_argument(
+        "--image_size",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="SIZE",
+        help="Image size fed to the backbone: one number for a square, or HEIGHT WIDTH (a non-square region grid).",
+    )
+    model.add_argument(
+        "--feature_index",
+        type=int,
+        default=None,
+        help="Which backbone feature map is the region grid (timm out_indices): -1 the last, -2 the one before "
+        "(stride 16, a finer grid).",
+    )
     model.add_argument("--attention_dim", type=int, default=None)
     model.add_argument("--embed_dim", type=int, default=None)
     model.add_argument("--decoder_dim", type=int, default=None)
@@ -320,6 +344,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) is None and not (args.model_name_or_path and name in ARCHITECTURE_OPTIONS):
             setattr(args, name, value)
 
+    if isinstance(args.image_size, (list, tuple)):  # the command line gives a list; a config file an int or a list
+        if len(args.image_size) not in (1, 2) or min(args.image_size) < 1:
+            parser.error(f"--image_size takes SIZE or HEIGHT WIDTH (positive integers), got {args.image_size}")
+        args.image_size = args.image_size[0] if len(args.image_size) == 1 else list(args.image_size)
     for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size", "num_beams"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")

@@ -2,12 +2,13 @@
 
 ```bash
 python -m training.evaluate_captioner --model PATH_OR_HUB_ID --dataset_name ../shared/data/coco-mini --split test \
-    --num_beams 3 --length_penalty 1.0 --max_new_tokens 30 --batch_size 16 --output_dir eval/coco-mini-test
+    --batch_size 16 --output_dir eval/coco-mini-test
 ```
 
-Without `--dataset_name` it evaluates on the built-in shapes set (the default data of `training.train`). Writes
-`predictions.json` (`[{"image_id", "caption"}]`), `metrics.json` and `metrics.md` to `--output_dir`.
-`generate_captions()` is the batched inference helper that the training loop's validation also uses.
+Without `--dataset_name` it evaluates on the built-in shapes set (the default data of `training.train`). Decoding
+follows the model's saved `generation_config.json`; `--num_beams`, `--length_penalty` and `--max_new_tokens` override
+it when given. Writes `predictions.json` (`[{"image_id", "caption"}]`), `metrics.json` (with the decoding used) and
+`metrics.md` to `--output_dir`. Captions come from the library's `caption_images`, like every other entry point.
 """
 
 from __future__ import annotations
@@ -15,18 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoModel, AutoProcessor
 
-from show_attend_tell import load_image
+from show_attend_tell import caption_images
 from show_attend_tell.grounding import pointing_game, summarize_pointing
 from show_attend_tell.metrics import CAPTION_METRICS, compute_caption_metrics
 from training.data import load_caption_dataset
@@ -34,104 +31,6 @@ from training.data import load_caption_dataset
 BUILT_IN_DATASET = "built-in shapes"  # what reports call the data when --dataset_name is not given
 
 logger = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Batched caption generation
-# --------------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class GeneratedCaption:
-    """A generated caption with its words and, per word, the attention over the encoder's region grid.
-
-    `attention_maps` has shape `(len(words), num_regions)`; row `i` is the attention used to produce `words[i]`,
-    regions in the encoder's row-major grid order (`grid` = `(height, width)`) over the whole photo.
-    `image_size` is the photo's `(width, height)` in pixels.
-    """
-
-    caption: str
-    words: list[str]
-    attention_maps: torch.Tensor
-    grid: tuple[int, int]
-    image_size: tuple[int, int]
-
-
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _grid(num_regions: int) -> tuple[int, int]:
-    side = math.isqrt(num_regions)
-    if side * side != num_regions:
-        raise ValueError(f"Expected a square region grid, got {num_regions} regions")
-    return side, side
-
-
-def _words_and_maps(sequence: torch.Tensor, maps: torch.Tensor, tokenizer) -> tuple[list[str], torch.Tensor]:
-    """Words of one generated sequence (special tokens dropped, stop at eos) and their attention rows."""
-    special = set(tokenizer.all_special_ids)
-    words, rows = [], []
-    for step, token_id in enumerate(sequence[1:].tolist()):  # sequences start with the decoder start token
-        if token_id == tokenizer.eos_token_id:
-            break
-        if token_id in special:
-            continue
-        words.append(tokenizer.convert_ids_to_tokens(token_id))
-        rows.append(step)
-    return words, maps[rows].float().cpu()
-
-
-def generate_captions(
-    model,
-    processor,
-    images: Iterable[Any],
-    *,
-    batch_size: int = 16,
-    progress: bool = True,
-    **generate_kwargs,
-) -> list[str] | list[GeneratedCaption]:
-    """Caption `images` (PIL images, paths, bytes, arrays: anything `load_image` reads) in batches.
-
-    Inference only: the model is put in eval mode and run on its own device and dtype. `generate_kwargs` go to
-    `model.generate` (`num_beams`, `length_penalty`, `max_new_tokens`, ...).
-
-    Returns one caption string per image, or, with `output_attentions=True`, one `GeneratedCaption` per image that
-    also holds the words, their attention maps and the image size (for attention figures and the grounding score).
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-    if generate_kwargs.get("num_return_sequences", 1) != 1:
-        raise ValueError("generate_captions returns one caption per image: num_return_sequences must be 1")
-    output_attentions = bool(generate_kwargs.pop("output_attentions", False))
-    generate_kwargs.pop("return_dict_in_generate", None)
-    model.eval()
-    total = len(images) if hasattr(images, "__len__") else None
-    results: list = []
-    with tqdm(total=total, desc="Captioning", unit="img", disable=not progress) as bar:
-        for batch in _batches(images, batch_size):
-            batch = [load_image(image) for image in batch]
-            pixel_values = processor(images=batch)["pixel_values"].to(model.device, model.dtype)
-            outputs = model.generate(
-                pixel_values, output_attentions=output_attentions, return_dict_in_generate=True, **generate_kwargs
-            )
-            captions = processor.batch_decode(outputs.sequences)
-            if not output_attentions:
-                results.extend(captions)
-            else:
-                per_image = zip(batch, captions, outputs.sequences, outputs.attention_maps, strict=True)
-                for image, caption, sequence, maps in per_image:
-                    words, word_maps = _words_and_maps(sequence, maps, processor.tokenizer)
-                    results.append(GeneratedCaption(caption, words, word_maps, _grid(word_maps.shape[-1]), image.size))
-            bar.update(len(batch))
-    return results
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -166,33 +65,23 @@ def evaluate_captioner(
     processor,
     dataset: datasets.Dataset,
     *,
-    num_beams: int = 3,
-    length_penalty: float = 1.0,
-    max_new_tokens: int = 30,
     batch_size: int = 16,
     spice: bool = False,
     progress: bool = True,
+    **decoding,
 ) -> tuple[list[dict[str, str]], dict[str, float], dict | None]:
-    """Generate captions for `dataset` and score them.
+    """Caption `dataset` with `caption_images` and score the captions.
 
+    `decoding`: `generate()` settings that override the model's `generation_config` (`None` values are ignored).
     Returns `(predictions, metrics, grounding)`: `[{"image_id", "caption"}]`, `compute_caption_metrics` output, and
     `summarize_pointing` output over the rows with object boxes (None when no row has boxes).
     """
+    if decoding.get("num_return_sequences") not in (None, 1):
+        raise ValueError("evaluation scores one caption per image: num_return_sequences must be 1")
     rows = dataset.remove_columns("image").to_list()
-    with_boxes = any(_annotated(row) for row in rows)
-    decoding = {"num_beams": num_beams, "max_new_tokens": max_new_tokens}
-    if num_beams > 1:
-        decoding["length_penalty"] = length_penalty
-    generated = generate_captions(
-        model,
-        processor,
-        dataset["image"],
-        batch_size=batch_size,
-        progress=progress,
-        output_attentions=with_boxes,
-        **decoding,
-    )
-    captions = [item.caption if isinstance(item, GeneratedCaption) else item for item in generated]
+    model.eval()
+    generated = caption_images(model, processor, dataset["image"], batch_size=batch_size, progress=progress, **decoding)
+    captions = [item.text for item in generated]
     ids = [row["image_id"] for row in rows]
     predictions = [{"image_id": image_id, "caption": caption} for image_id, caption in zip(ids, captions, strict=True)]
     metrics = compute_caption_metrics(
@@ -201,15 +90,21 @@ def evaluate_captioner(
         spice=spice,
     )
     grounding = None
-    if with_boxes:
+    if any(_annotated(row) for row in rows):
         pointed = []
         for row, item in zip(rows, generated, strict=True):
             if _annotated(row):
-                pointed.extend(
-                    pointing_game(item.words, item.attention_maps, item.image_size, row["objects"], item.grid)
-                )
+                pointed.extend(pointing_game(item.words, item.attention, item.image.size, row["objects"]))
         grounding = summarize_pointing(pointed)
     return predictions, metrics, grounding
+
+
+def effective_decoding(model, decoding: dict[str, Any]) -> dict[str, Any]:
+    """The decoding settings a run used: the given ones, and the model's `generation_config` for the rest."""
+    names = ("num_beams", "length_penalty", "max_new_tokens")
+    return {
+        name: getattr(model.generation_config, name) if decoding.get(name) is None else decoding[name] for name in names
+    }
 
 
 def _percent(value: float | None) -> str:
@@ -260,9 +155,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Local folder (e.g. ../shared/data/coco-mini) or Hub id (default: the built-in shapes set of training).",
     )
     parser.add_argument("--split", default="test")
-    parser.add_argument("--num_beams", type=int, default=3)
-    parser.add_argument("--length_penalty", type=float, default=1.0)
-    parser.add_argument("--max_new_tokens", type=int, default=30)
+    parser.add_argument("--num_beams", type=int, default=None, help="Default: the model's generation_config.json.")
+    parser.add_argument("--length_penalty", type=float, default=None, help="Default: the model's generation_config.")
+    parser.add_argument("--max_new_tokens", type=int, default=None, help="Default: the model's generation_config.")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--max_samples", type=int, default=None, help="Evaluate only the first N images.")
     parser.add_argument("--spice", action="store_true", help="Also compute SPICE (skipped with a warning offline).")
@@ -290,26 +185,24 @@ def main(argv: list[str] | None = None) -> dict:
     dataset_label = args.dataset_name or BUILT_IN_DATASET
     logger.info("Evaluating %s on %s (%s, %d images)", args.model, dataset_label, args.split, len(dataset))
 
+    decoding = effective_decoding(
+        model,
+        {"num_beams": args.num_beams, "length_penalty": args.length_penalty, "max_new_tokens": args.max_new_tokens},
+    )
     predictions, metrics, grounding = evaluate_captioner(
         model,
         processor,
         dataset,
-        num_beams=args.num_beams,
-        length_penalty=args.length_penalty,
-        max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
         spice=args.spice,
         progress=not args.no_progress,
+        **decoding,
     )
     report = {
         "dataset": dataset_label,
         "split": args.split,
         "num_images": len(predictions),
-        "decoding": {
-            "num_beams": args.num_beams,
-            "length_penalty": args.length_penalty,
-            "max_new_tokens": args.max_new_tokens,
-        },
+        "decoding": decoding,
         "metrics": metrics,
         "grounding": grounding,
         "model": args.model,

@@ -57,6 +57,7 @@ from show_attend_tell import (
     ShowAttendTellProcessor,
     build_image_processor,
     build_tokenizer,
+    caption_images,
 )
 from show_attend_tell.backbones import load_pretrained_backbone
 from training.args import parse_args
@@ -129,6 +130,7 @@ def build_model(args, train_captions: list[str]):
     config = ShowAttendTellConfig(
         backbone=args.backbone,
         image_size=args.image_size,
+        feature_index=args.feature_index,
         attention_dim=args.attention_dim,
         embed_dim=args.embed_dim,
         decoder_dim=args.decoder_dim,
@@ -504,7 +506,7 @@ def main(argv: list[str] | None = None) -> dict:
         write_json(output_dir / "val_metrics.json", summary)
         state.save(output_dir)
         figure_data = eval_data if eval_data is not None else train_data
-        save_attention_figure(output_dir, processor, next(iter(figure_data)), decoding)
+        save_attention_figure(output_dir, processor, next(iter(figure_data)))
         if args.push_to_hub:
             from model_card.push import push_folder
 
@@ -513,18 +515,19 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 
-def save_attention_figure(output_dir: Path, processor, example: dict, decoding: dict) -> None:
-    """Caption a held-out image with the saved (best) model and draw the attention of every word."""
-    from show_attend_tell.visualization import caption_with_attention, plot_attention
+def save_attention_figure(output_dir: Path, processor, example: dict) -> None:
+    """Caption a held-out image with the saved (best) model, decoding as its generation_config says, and draw the
+    attention of every word."""
+    from show_attend_tell.visualization import plot_attention
 
     model = ShowAttendTellForConditionalGeneration.from_pretrained(output_dir).eval()
-    result = caption_with_attention(model, processor, example["image"], **decoding)
+    result = caption_images(model, processor, [example["image"]])[0]
     if not result.words:  # nothing to draw; the trained model itself is already saved
         logger.warning(f"Example {example['image_id']}: empty caption, no attention figure saved")
         return
     (output_dir / ATTENTION_FIGURE).parent.mkdir(parents=True, exist_ok=True)
     plot_attention(result, output_dir / ATTENTION_FIGURE)
-    logger.info(f"Example {example['image_id']}: {result.caption!r}, attention in {output_dir / ATTENTION_FIGURE}")
+    logger.info(f"Example {example['image_id']}: {result.text!r}, attention in {output_dir / ATTENTION_FIGURE}")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,9 @@ import math
 import torch
 from accelerate.utils import broadcast_object_list, gather_object
 
-from show_attend_tell import ShowAttendTellEncoderOutput
+from show_attend_tell import ShowAttendTellEncoderOutput, caption_images
 from show_attend_tell.metrics import compute_caption_metrics
-
-from .evaluate_captioner import generate_captions
+from show_attend_tell.pipeline_show_attend_tell import caption_batch
 
 
 def decoding_kwargs(num_beams: int, max_new_tokens: int, length_penalty: float) -> dict:
@@ -67,9 +66,10 @@ def caption_metrics(
     with accelerator.split_between_processes(list(range(len(dataset)))) as shard:
         if features is None:
             images = dataset.select(shard)["image"] if shard else []
-            captions = generate_captions(
-                unwrapped, processor, images, batch_size=batch_size, progress=False, **decoding
+            generated = (
+                caption_images(unwrapped, processor, images, batch_size=batch_size, **decoding) if images else []
             )
+            captions = [caption.text for caption in generated]
         else:
             captions = captions_from_features(unwrapped, processor, features, shard, batch_size, decoding)
         local = list(zip([image_ids[index] for index in shard], captions, strict=True))
@@ -85,12 +85,12 @@ def caption_metrics(
 def captions_from_features(
     model, processor, features, indices: list[int], batch_size: int, decoding: dict
 ) -> list[str]:
-    """Captions of the images at `indices`, generated from their cached backbone features."""
+    """Captions of the images at `indices`, generated from their cached backbone features (`caption_batch`)."""
     captions = []
     for start in range(0, len(indices), batch_size):
         regions = features[indices[start : start + batch_size]].to(model.device, model.dtype)
-        sequences = model.generate(encoder_outputs=ShowAttendTellEncoderOutput(last_hidden_state=regions), **decoding)
-        captions.extend(processor.batch_decode(sequences))
+        encoder_outputs = ShowAttendTellEncoderOutput(last_hidden_state=regions)
+        captions += [c.text for c in caption_batch(model, processor, encoder_outputs=encoder_outputs, **decoding)]
     return captions
 
 

@@ -3,6 +3,7 @@ or not; decoding defaults come from the saved generation_config."""
 
 from __future__ import annotations
 
+import datasets
 import numpy as np
 import pytest
 import torch
@@ -14,6 +15,7 @@ from show_attend_tell.cli import main as cli_main
 from show_attend_tell.grounding import pointing_game
 from show_attend_tell.visualization import plot_attention
 from tests.conftest import make_tiny
+from training.evaluate_captioner import evaluate_captioner
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +111,7 @@ def same_caption(caption: Caption, entry: dict) -> None:
     np.testing.assert_allclose(np.asarray(entry["attention"]), caption.attention, atol=1e-5)
 
 
-def test_pipeline_handler_and_cli_give_the_library_caption_and_attention(saved_folder, photos, capsys):
+def test_pipeline_handler_cli_and_evaluation_give_the_library_caption_and_attention(saved_folder, photos, capsys):
     directory, model, processor = saved_folder
     expected = caption_images(model, processor, photos, num_beams=3, max_new_tokens=6)
     assert all(caption.words for caption in expected)
@@ -131,6 +133,11 @@ def test_pipeline_handler_and_cli_give_the_library_caption_and_attention(saved_f
     assert cli_main(["caption", *photos, "--model", str(directory), "--num-beams", "3", "--max-new-tokens", "6"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed == [f"{path}\t{caption.text}" for path, caption in zip(photos, expected, strict=True)]
+
+    rows = {"image": photos, "captions": [["a photo"]] * len(photos), "image_id": [str(i) for i in range(len(photos))]}
+    dataset = datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image())
+    predictions, _, _ = evaluate_captioner(model, processor, dataset, progress=False, num_beams=3, max_new_tokens=6)
+    assert [row["caption"] for row in predictions] == [caption.text for caption in expected]
 
 
 def test_decoding_defaults_come_from_the_saved_generation_config(saved_folder, photos, capsys):

@@ -8,14 +8,16 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 from transformers import AutoModel, AutoProcessor
 
+from show_attend_tell import caption_images
 from show_attend_tell.metrics import METRIC_NAMES, compute_caption_metrics
 from tests.conftest import FLICKR8K_MINI, REPO_ROOT, read_metadata
-from training.evaluate_captioner import GeneratedCaption, generate_captions, main
+from training.evaluate_captioner import effective_decoding, evaluate_captioner, main
 
 NUM_SAMPLES = 8
 
@@ -110,36 +112,36 @@ def test_built_in_shapes_set_is_the_default_data(people_model_dir, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["dataset"] == "built-in shapes"
 
 
-def test_generate_captions_strings_and_attention(tiny_model_dir, coco_mini):
+def test_caption_images_batches_and_settings(tiny_model_dir, coco_mini):
     model = AutoModel.from_pretrained(tiny_model_dir, trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(tiny_model_dir, trust_remote_code=True)
     paths = [row["path"] for row in read_metadata(coco_mini / "test")[:3]]
-    captions = generate_captions(model, processor, paths, batch_size=2, progress=False, max_new_tokens=5)
-    assert len(captions) == 3 and all(isinstance(caption, str) and caption for caption in captions)
-    one_by_one = generate_captions(model, processor, iter(paths), batch_size=1, progress=False, max_new_tokens=5)
-    assert one_by_one == captions
-    detailed = generate_captions(
-        model, processor, paths, batch_size=3, progress=False, max_new_tokens=5, output_attentions=True
-    )
-    assert [item.caption for item in detailed] == captions
-    for item, path in zip(detailed, paths, strict=True):
-        assert isinstance(item, GeneratedCaption)
-        assert item.words == item.caption.split()
-        assert item.attention_maps.shape == (len(item.words), 4) and item.grid == (2, 2)
-        assert torch.allclose(item.attention_maps.sum(-1), torch.ones(len(item.words)), atol=1e-5)
+    batched = caption_images(model, processor, paths, batch_size=2, max_new_tokens=5)
+    one_by_one = caption_images(model, processor, paths, batch_size=1, max_new_tokens=5)
+    assert [item.text for item in one_by_one] == [item.text for item in batched]
+    for item, single, path in zip(batched, one_by_one, paths, strict=True):
+        assert item.text and item.words == item.text.split()
+        assert item.attention.shape == (len(item.words), 2, 2) and item.grid_size == (2, 2)
+        np.testing.assert_allclose(item.attention, single.attention, atol=1e-5)
+        np.testing.assert_allclose(item.attention.sum(axis=(1, 2)), 1.0, atol=1e-5)
         with Image.open(path) as image:
-            assert item.image_size == image.size
+            assert item.image.size == image.size
+    with pytest.raises(ValueError, match="batch_size: expected a positive integer"):
+        caption_images(model, processor, paths, batch_size=0)
+    with pytest.raises(ValueError, match="Image file not found: missing.jpg"):
+        caption_images(model, processor, ["missing.jpg"])
 
 
-def test_generate_captions_rejects_bad_settings(tiny_model_dir):
+def test_evaluation_scores_one_caption_per_image_and_records_the_saved_decoding(tiny_model_dir, coco_mini, tmp_path):
     model = AutoModel.from_pretrained(tiny_model_dir, trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(tiny_model_dir, trust_remote_code=True)
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        generate_captions(model, processor, [], batch_size=0)
     with pytest.raises(ValueError, match="num_return_sequences must be 1"):
-        generate_captions(model, processor, [], num_beams=2, num_return_sequences=2)
-    with pytest.raises(ValueError, match="Image file not found: missing.jpg"):
-        generate_captions(model, processor, ["missing.jpg"], progress=False)
+        evaluate_captioner(model, processor, None, num_beams=2, num_return_sequences=2)
+    assert effective_decoding(model, {"num_beams": 4, "max_new_tokens": None}) == {
+        "num_beams": 4,
+        "length_penalty": model.generation_config.length_penalty,
+        "max_new_tokens": model.generation_config.max_new_tokens,
+    }
 
 
 def test_bad_arguments_exit_with_clear_messages(capsys):

@@ -8,10 +8,10 @@ from collections import Counter
 
 from transformers import AutoModel, AutoProcessor
 
+from show_attend_tell import caption_images
 from show_attend_tell.metrics import compute_caption_metrics
 from tests.conftest import read_metadata
 from tests.training.train_utils import read_json, run_training
-from training.evaluate_captioner import generate_captions
 
 
 def test_short_coco_mini_run_beats_the_most_frequent_caption(tmp_path, coco_mini):
@@ -37,7 +37,7 @@ def test_short_coco_mini_run_beats_the_most_frequent_caption(tmp_path, coco_mini
     test_rows = read_metadata(coco_mini / "test")
     model = AutoModel.from_pretrained(output_dir, trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(output_dir, trust_remote_code=True)
-    captions = generate_captions(model, processor, [row["path"] for row in test_rows], progress=False)
+    captions = [c.text for c in caption_images(model, processor, [row["path"] for row in test_rows])]
     references = {row["file_name"]: row["captions"] for row in test_rows}
     assert len(set(captions)) >= len(captions) // 4, captions  # varied, not one caption for every photo
 

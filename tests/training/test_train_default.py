@@ -9,11 +9,11 @@ import sys
 
 from transformers import AutoModel, AutoProcessor
 
+from show_attend_tell import caption_images
 from show_attend_tell.grounding import attention_peak, point_in_boxes
 from show_attend_tell.metrics import compute_caption_metrics
 from tests.training.train_utils import REPO_ROOT, TRAIN_COMMAND, read_json
 from training.data import load_caption_dataset
-from training.evaluate_captioner import generate_captions
 from training.shapes import SHAPES
 
 
@@ -34,10 +34,10 @@ def score_held_out_scenes(model_dir, num_scenes: int = 100) -> dict:
     model = AutoModel.from_pretrained(model_dir, trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(model_dir, trust_remote_code=True)
     scenes = load_caption_dataset(None, "test", shapes_num_images=num_scenes)
-    generated = generate_captions(model, processor, scenes["image"], output_attentions=True, progress=False)
+    generated = caption_images(model, processor, scenes["image"])
     rows = scenes.remove_columns("image").to_list()
     metrics = compute_caption_metrics(
-        {row["image_id"]: item.caption for row, item in zip(rows, generated, strict=True)},
+        {row["image_id"]: item.text for row, item in zip(rows, generated, strict=True)},
         {row["image_id"]: row["captions"] for row in rows},
     )
     shape_hits, phrase_hits, chance, words = 0, 0, 0.0, 0
@@ -53,13 +53,13 @@ def score_held_out_scenes(model_dir, num_scenes: int = 100) -> dict:
             if not boxes:
                 continue
             words += 1
-            maps = item.attention_maps
-            shape_hits += point_in_boxes(attention_peak(maps[index], item.image_size, item.grid), boxes)
+            maps, size = item.attention, item.image.size
+            shape_hits += point_in_boxes(attention_peak(maps[index], size), boxes)
             phrase = maps[index] + maps[index - 1]
-            phrase_hits += point_in_boxes(attention_peak(phrase, item.image_size, item.grid), boxes)
-            chance += grid_chance(boxes, item.image_size, item.grid)
+            phrase_hits += point_in_boxes(attention_peak(phrase, size), boxes)
+            chance += grid_chance(boxes, size, item.grid_size)
     return {
-        "exact": sum(item.caption in row["captions"] for row, item in zip(rows, generated, strict=True)) / len(rows),
+        "exact": sum(item.text in row["captions"] for row, item in zip(rows, generated, strict=True)) / len(rows),
         "metrics": metrics,
         "words": words,
         "shape_hits": shape_hits / max(words, 1),

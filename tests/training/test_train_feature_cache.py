@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
+from show_attend_tell import caption_images
 from tests.conftest import make_tiny
 from tests.training.train_utils import TINY_ARGS, read_json, read_weights, run_training
-from training.evaluate_captioner import generate_captions
 from training.feature_cache import FeatureCache, build_feature_cache
 from training.shapes import make_shapes_dataset
 from training.validation import captions_from_features
@@ -78,7 +78,8 @@ def test_validation_captions_from_the_cache_equal_captions_from_images(tmp_path,
     cache = build_feature_cache(model, processor, scenes, tmp_path, dataset_fingerprint=scenes._fingerprint)
     decoding = {"num_beams": 3, "max_new_tokens": 6}
     indices = [9, 0, 4, 5, 2]
-    from_images = generate_captions(model, processor, scenes.select(indices)["image"], batch_size=2, **decoding)
+    images = scenes.select(indices)["image"]
+    from_images = [c.text for c in caption_images(model, processor, images, batch_size=2, **decoding)]
     from_cache = captions_from_features(model, processor, cache, indices, batch_size=2, decoding=decoding)
     assert from_cache == from_images
     assert len(set(from_cache)) > 1  # captions depend on the image, so a mixed-up row would show
