@@ -269,8 +269,10 @@ def run_export_onnx(args: argparse.Namespace) -> int:
     try:
         with quiet_libraries():
             report = export_onnx(args.model, args.verify_images, quantize=args.quantize, num_beams=args.num_beams)
-    except OnnxExportError as error:
+    except OnnxExportError as error:  # names the folder already
         raise CLIError(_one_line(error)) from None
+    except (OSError, ValueError) as error:  # a broken folder: unreadable config, weights or tokenizer
+        raise CLIError(f"{args.model}: {_one_line(error)}") from None
     for name, size in report.files.items():
         print(f"{report.onnx_dir}/{name}\t{size / 1e6:.2f} MB")
     print(json.dumps({"verification": report.verification, "quantized": report.quantized_verification}, indent=1))

@@ -22,6 +22,7 @@ cell, deep output); it computes the attention's `tanh` directly where the model 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -239,9 +240,13 @@ def export_onnx(
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(
-            str(onnx_dir / DECODER_FILE), str(onnx_dir / QUANTIZED_DECODER_FILE), weight_type=QuantType.QInt8
-        )
+        logging.disable(logging.WARNING)  # its advice to run shape inference first, printed through the root logger
+        try:
+            quantize_dynamic(
+                str(onnx_dir / DECODER_FILE), str(onnx_dir / QUANTIZED_DECODER_FILE), weight_type=QuantType.QInt8
+            )
+        finally:
+            logging.disable(logging.NOTSET)
     elif (onnx_dir / QUANTIZED_DECODER_FILE).exists():
         (onnx_dir / QUANTIZED_DECODER_FILE).unlink()  # stale: from an earlier export of other weights
     report = OnnxExportReport(str(onnx_dir), {p.name: p.stat().st_size for p in sorted(onnx_dir.iterdir())})
@@ -249,7 +254,12 @@ def export_onnx(
         pixel_values = processor(images=list(verify_images))["pixel_values"]
     else:
         pixel_values = torch.randn(2, 3, height, width, generator=torch.Generator().manual_seed(0))
-    report.verification = verify_onnx(model, model_dir, pixel_values, num_beams=num_beams)
+    try:
+        report.verification = verify_onnx(model, model_dir, pixel_values, num_beams=num_beams)
+    except OnnxExportError:
+        for name in (ENCODER_FILE, DECODER_FILE, QUANTIZED_DECODER_FILE, RUNTIME_CONFIG_FILE):
+            (onnx_dir / name).unlink(missing_ok=True)  # never leave graphs that were shown to be wrong
+        raise
     if quantize:
         report.quantized_verification = verify_onnx(model, model_dir, pixel_values, num_beams=num_beams, quantized=True)
     return report

@@ -156,3 +156,24 @@ def test_page_captions_in_chromium(tmp_path, memorised_model_dir, memorised, coc
             assert diff.max() < 1e-5, (photo.name, float(diff.max()))
         browser.close()
     assert not errors, errors
+
+
+def test_build_web_space_names_what_is_missing(tmp_path, tiny_model_dir):
+    with pytest.raises(ValueError, match="nowhere: model folder not found"):
+        build_web_space(tmp_path / "nowhere", tmp_path / "site")
+    with pytest.raises(ValueError, match=r"no onnx/encoder_model.onnx, onnx/decoder_model.onnx.*export-onnx"):
+        build_web_space(tiny_model_dir, tmp_path / "site")
+    folder = tmp_path / "model"
+    (folder / "onnx").mkdir(parents=True)
+    for name in ("encoder_model.onnx", "decoder_model.onnx", "captioner.json"):
+        (folder / "onnx" / name).write_text("x")
+    with pytest.raises(ValueError, match=r"ort_dist .*empty: no ort.wasm.min.js"):
+        build_web_space(folder, tmp_path / "site", ort_dist=tmp_path / "empty")
+    site = build_web_space(folder, tmp_path / "site2")  # without ort_dist the page loads onnxruntime-web from jsDelivr
+    assert ort_cdn_base() in (site / "index.html").read_text()
+    assert sorted(p.name for p in (site / "onnx").iterdir()) == [
+        "captioner.json",
+        "decoder_model.onnx",
+        "encoder_model.onnx",
+    ]
+    assert "sdk: static" in (site / "README.md").read_text() and "models:" not in (site / "README.md").read_text()
