@@ -2,7 +2,8 @@
 
     from model_card.web_space import build_web_space
 
-    build_web_space("runs/coco-mini", "space-out", model_id="USER/sat-coco")  # then upload space-out as a static Space
+    build_web_space("runs/coco-mini", "space-out", model_id="USER/sat-coco")  # a folder to upload as a static Space
+    push_web_space("runs/coco-mini", "USER/sat-coco-browser", model_id="USER/sat-coco")  # build and upload
 
 The page (`index.html`, `app.js`) loads onnxruntime-web from jsDelivr, pinned to the version in
 `web/package.json`; `ort_dist=node_modules/onnxruntime-web/dist` copies the three files it needs next to the page
@@ -74,4 +75,29 @@ def build_web_space(
     return output_dir
 
 
-__all__ = ["build_web_space", "ort_cdn_base", "ort_web_version"]
+def push_web_space(
+    model_dir: str | os.PathLike,
+    space_id: str,
+    model_id: str | None = None,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    ort_dist: str | os.PathLike | None = None,
+) -> str:
+    """Build the static Space from `model_dir` (see `build_web_space`) and upload it to the Space `space_id`
+    (created with `sdk: static` when missing). Returns the commit URL."""
+    import tempfile
+
+    from huggingface_hub import HfApi
+
+    with tempfile.TemporaryDirectory(prefix="sat_web_space_") as staging:
+        site = build_web_space(model_dir, Path(staging) / "space", model_id=model_id, ort_dist=ort_dist)
+        api = HfApi(token=token)
+        api.create_repo(space_id, repo_type="space", space_sdk="static", private=private, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=space_id, repo_type="space", folder_path=site, commit_message="Upload the browser captioner"
+        )
+    return info.commit_url
+
+
+__all__ = ["build_web_space", "ort_cdn_base", "ort_web_version", "push_web_space"]

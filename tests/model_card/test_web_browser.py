@@ -177,3 +177,26 @@ def test_build_web_space_names_what_is_missing(tmp_path, tiny_model_dir):
         "encoder_model.onnx",
     ]
     assert "sdk: static" in (site / "README.md").read_text() and "models:" not in (site / "README.md").read_text()
+
+
+def test_push_web_space_to_local_hub_standin(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from model_card.web_space import push_web_space
+    from tests.model_card.hub_standin import TOKEN, HubStandIn
+
+    folder = tmp_path / "model"
+    (folder / "onnx").mkdir(parents=True)
+    for name in ("encoder_model.onnx", "decoder_model.onnx", "captioner.json"):
+        (folder / "onnx" / name).write_bytes(name.encode())
+    with HubStandIn(tmp_path / "hub") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        url = push_web_space(folder, "standin-user/sat-web", model_id="standin-user/sat", token=TOKEN)
+        assert url.startswith(f"{hub.endpoint}/standin-user/sat-web/commit/")
+        assert hub.repos["standin-user/sat-web"].get("type") == "space"
+        assert hub.repos["standin-user/sat-web"].get("sdk") == "static"
+        uploaded = hub.files("standin-user/sat-web", "main")
+    assert set(uploaded) == {"README.md", "index.html", "app.js", *(f"onnx/{name}" for name in ("encoder_model.onnx",
+                             "decoder_model.onnx", "captioner.json"))}  # fmt: skip
+    assert uploaded["onnx/decoder_model.onnx"] == b"decoder_model.onnx"
+    assert b"sdk: static" in uploaded["README.md"] and b"standin-user/sat" in uploaded["README.md"]
