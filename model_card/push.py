@@ -30,7 +30,16 @@ from .generator import Photo
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_PATTERNS = ["*.safetensors", "*.safetensors.index.json", "*.json", "*.py", "*.md", "*.txt", "figures/*.png"]
+UPLOAD_PATTERNS = [
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "*.json",
+    "*.py",
+    "*.md",
+    "*.txt",
+    "figures/*.png",
+    "onnx/*.onnx",
+]
 
 
 class HubAccessError(RuntimeError):
@@ -94,13 +103,22 @@ def push_folder(
     metrics_path: str | os.PathLike | None = None,
     figures: Sequence[Any] = (),
     token: str | None = None,
+    onnx: bool = False,
+    web_space: str | None = None,
     **card_kwargs,
 ) -> str:
     """Check access, regenerate the card and handler files, check the folder, then create the repo (and branch) and
     upload. Returns the commit URL. Used by `python -m model_card.push` and the training script's
-    `--push_to_hub`; `figures` are photos (paths or `model_card.generator.Photo`) for the card's attention figures."""
+    `--push_to_hub`; `figures` are photos (paths or `model_card.generator.Photo`) for the card's attention figures.
+
+    `onnx`: also export and verify `onnx/` (on the figure photos) and upload it. `web_space`: a Space id; the static
+    browser captioner is built from `onnx/` (exported when missing) and uploaded there after the model."""
     check_hub_access(repo_id, token=token)
     folder = Path(model_dir)
+    if onnx or web_space:
+        from show_attend_tell.onnx_export import export_onnx
+
+        export_onnx(folder, verify_images=[getattr(photo, "path", photo) for photo in figures] or None)
     export_model_folder(
         folder, metrics_path=metrics_path, figures=figures, repo_id=repo_id, revision=revision or "main", **card_kwargs
     )
@@ -124,6 +142,11 @@ def push_folder(
         ignore_patterns=[*FORBIDDEN_PATTERNS, *IGNORED_PATTERNS],
     )
     logger.info("Pushed %s to %s", folder, info.commit_url)
+    if web_space:
+        from .web_space import push_web_space
+
+        space_url = push_web_space(folder, web_space, model_id=repo_id, token=token, private=private)
+        logger.info("Pushed the browser captioner to %s", space_url)
     return info.commit_url
 
 
@@ -141,6 +164,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--figure", action="append", default=[], help="A photo for an attention figure on the card (repeatable)."
     )
     parser.add_argument("--license", default="apache-2.0")
+    parser.add_argument("--onnx", action="store_true", help="Also export, verify and upload onnx/ (ONNX Runtime).")
+    parser.add_argument(
+        "--web-space", default=None, metavar="SPACE_ID", help="Also publish the static browser captioner to this Space."
+    )
     return parser.parse_args(argv)
 
 
@@ -160,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics_path=args.metrics,
             figures=[Photo.from_path(path) for path in args.figure],
             license=args.license,
+            onnx=args.onnx,
+            web_space=args.web_space,
         )
     except (HubAccessError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -242,6 +242,47 @@ def run_caption(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# export-onnx
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@command("export-onnx")
+def add_export_onnx_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "export-onnx",
+        help="write MODEL/onnx/ (encoder + decoder step for ONNX Runtime and the browser), verified against PyTorch",
+        description="Export a saved model folder to ONNX (MODEL/onnx/), check the graphs and verify them against "
+        "the PyTorch model: prints the largest logit and attention differences and how many captions agree.",
+    )
+    parser.add_argument("model", type=Path, metavar="MODEL", help="saved model folder")
+    parser.add_argument("--quantize", action="store_true", help="also write an int8 dynamically quantised decoder")
+    parser.add_argument("--verify-images", nargs="+", default=None, metavar="IMG", help="photos to verify on")
+    parser.add_argument("--num-beams", type=positive_int, default=3, help="beam size checked (default 3)")
+    parser.set_defaults(run=run_export_onnx)
+    return parser
+
+
+def run_export_onnx(args: argparse.Namespace) -> int:
+    import json
+
+    if args.verify_images:
+        check_image_files(args.verify_images)
+    from .onnx_export import OnnxExportError, export_onnx
+
+    try:
+        with quiet_libraries():
+            report = export_onnx(args.model, args.verify_images, quantize=args.quantize, num_beams=args.num_beams)
+    except OnnxExportError as error:  # names the folder already
+        raise CLIError(_one_line(error)) from None
+    except (OSError, ValueError) as error:  # a broken folder: unreadable config, weights or tokenizer
+        raise CLIError(f"{args.model}: {_one_line(error)}") from None
+    for name, size in report.files.items():
+        print(f"{report.onnx_dir}/{name}\t{size / 1e6:.2f} MB")
+    print(json.dumps({"verification": report.verification, "quantized": report.quantized_verification}, indent=1))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------------------------------
 

@@ -92,7 +92,7 @@ class HubStandIn:
                     repo_id = f"{data.get('organization') or USER}/{data['name']}"
                     hub.repos[repo_id] = data
                     return self._reply(200, {"url": f"{hub.endpoint}/{repo_id}", "name": repo_id})
-                match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/(preupload|commit|branch)/(.+)", path)
+                match = re.fullmatch(r"/api/(?:models|spaces)/([^/]+/[^/]+)/(preupload|commit|branch)/(.+)", path)
                 if match is None or match.group(1) not in hub.repos:
                     hub.unhandled.append(("POST", self.path))
                     return self._reply(404, {"error": "not implemented by the stand-in or unknown repo"})

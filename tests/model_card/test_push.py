@@ -158,3 +158,24 @@ def test_training_checkpoints_are_ignored_but_stray_pickles_are_not(tmp_path):
     assert forbidden_files(tmp_path) == []
     (tmp_path / "pytorch_model.bin").write_bytes(b"x")
     assert forbidden_files(tmp_path) == ["pytorch_model.bin"]
+
+
+def test_push_with_onnx_and_the_browser_space(model_folder, tmp_path, memorised, monkeypatch):
+    """`--onnx --web-space`: the model repository gets the verified onnx/ files, and the Space the static page."""
+    with HubStandIn(tmp_path / "hub") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        push_folder(
+            model_folder,
+            "standin-user/sat",
+            figures=[memorised[0]["path"]],
+            token=TOKEN,
+            onnx=True,
+            web_space="standin-user/sat-web",
+        )
+        model_files = hub.files("standin-user/sat", "main")
+        space_files = hub.files("standin-user/sat-web", "main")
+    onnx_files = {"onnx/encoder_model.onnx", "onnx/decoder_model.onnx", "onnx/captioner.json"}
+    assert set(model_files) == EXPECTED_FILES | onnx_files
+    assert onnx_files | {"index.html", "app.js", "README.md"} <= set(space_files)
+    assert space_files["onnx/decoder_model.onnx"] == model_files["onnx/decoder_model.onnx"]
