@@ -329,6 +329,8 @@ def attention_statistics(attention_maps: Iterable[Any]) -> dict[str, float | int
         maps = _as_numpy(maps)
         if maps.ndim != 3:
             raise ValueError(f"attention maps must be (num_words, grid_height, grid_width), got shape {maps.shape}")
+        if maps.shape[0] == 0:  # an empty caption: no word, no map
+            continue
         flat = maps.reshape(len(maps), -1)
         if regions is not None and flat.shape[1] != regions:
             raise ValueError(f"all maps must share one grid: {flat.shape[1]} regions after {regions}")

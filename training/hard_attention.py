@@ -16,9 +16,9 @@ gradient of `log p(y | s~, a)`, a REINFORCE term for the locations and an entrop
 
 with the reward `log p(y | s~, a)` (summed over the caption's words, detached) and the normalisation by the batch's
 token count that the word cross-entropy uses, so that with `lambda_r = 1` its gradient is exactly the Monte Carlo
-estimate of the gradient of `L_s` per token (tests/training/test_hard_attention.py compares it with the exact gradient
-computed by enumerating every location sequence). Captions that used the expected context get no REINFORCE term: their
-attention receives its gradient directly through the context.
+estimate of the gradient of `L_s` per token (tests/training/test_hard_attention_loss.py compares it with the exact
+gradient computed by enumerating every location sequence). Captions that used the expected context get no REINFORCE
+term: their attention receives its gradient directly through the context.
 
 The baseline `b` is the paper's moving average of the reward, `b_k = 0.9 b_(k-1) + 0.1 log p(y | s~_k, a)`, updated
 once per batch with the mean reward of the batch's sampled captions (averaged over all processes, so every process uses

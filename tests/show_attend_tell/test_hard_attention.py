@@ -43,7 +43,7 @@ def test_sampled_locations_follow_alpha():
     outputs = model(encoder_outputs=_repeated_features(model, rows), labels=labels)
     alpha = outputs.attentions[0, 0].detach()
     assert torch.allclose(outputs.attentions[:, 0], alpha.expand(rows, -1), atol=1e-6)
-    assert alpha.max() - alpha.min() > 0.02  # not uniform, so the test can tell
+    assert alpha.max() - alpha.min() > 0.2  # far from uniform (and from one-hot), so a wrong sampler fails
     locations = outputs.attention_locations[:, 0]
     assert (locations >= 0).all()
     frequencies = torch.bincount(locations, minlength=model.config.num_regions).float() / rows
