@@ -539,7 +539,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         embeddings: torch.Tensor,
         labels: torch.LongTensor,
         state: tuple[torch.Tensor, torch.Tensor],
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]]:
         """Teacher forcing without a cache, one row per image: each caption leaves the LSTM loop after its last label.
         Returns `(loss, logits, alphas, betas, locations, state)`, in batch order, zeros at the skipped padding steps
         (-1 in `locations`, which is `None` unless a hard model is training)."""
@@ -577,7 +577,9 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         embeddings: torch.Tensor,
         labels: torch.LongTensor | None,
         state: tuple[torch.Tensor, torch.Tensor],
-    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    ) -> tuple[
+        torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]
+    ]:
         """Every row runs every step (generation: one step per call; or teacher forcing with a cache, or with several
         copies per image). Returns `(loss, logits, alphas, betas, locations, state)`; `loss` is None without `labels`,
         `locations` unless a hard model is training."""
