@@ -136,6 +136,8 @@ def build_model(args, train_captions: list[str]):
         decoder_dim=args.decoder_dim,
         dropout=args.dropout,
         alpha_c=args.alpha_c,
+        position_embedding=args.position_embedding,
+        attention_temperature=args.attention_temperature,
         label_smoothing=args.label_smoothing,
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
