@@ -60,7 +60,7 @@ def train(output_dir: Path, seed: int, flags: list[str]) -> float:
     command = [sys.executable, "-m", "training.train", "--output_dir", str(output_dir), "--seed", str(seed), *flags]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
-    log = output_dir.with_suffix(".log")
+    log = output_dir.parent / f"{output_dir.name}.log"
     with log.open("w") as stream:
         result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=stream, stderr=subprocess.STDOUT)
     if result.returncode != 0:
