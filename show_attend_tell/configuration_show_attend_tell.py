@@ -53,6 +53,9 @@ PIPELINE_SPEC = {
 }
 
 
+POSITION_EMBEDDINGS = ("none", "learned", "sinusoidal")
+
+
 @lru_cache(maxsize=32)
 def backbone_feature_info(backbone: str, image_size: tuple[int, int], feature_index: int = -1) -> tuple[int, int, int]:
     """`(channels, grid_height, grid_width)` of the feature map `feature_index` of timm's `backbone` on images of
@@ -96,6 +99,12 @@ class ShowAttendTellConfig(PretrainedConfig):
             Hidden size of the LSTM decoder.
         dropout (`float`, *optional*, defaults to 0.5):
             Dropout before the output layer.
+        position_embedding (`str`, *optional*, defaults to `"none"`):
+            A 2-D position embedding added to each region's attention key (its projection `W_a a_i`), so that attention
+            can ask for a place as well as for a content: `"none"` (the paper), `"learned"` (a learned row embedding
+            plus a learned column embedding) or `"sinusoidal"` (fixed sines and cosines of the row and the column).
+        attention_temperature (`float`, *optional*, defaults to 1.0):
+            The attention weights are `softmax(scores / attention_temperature)`: below 1 sharper, above 1 flatter.
         alpha_c (`float`, *optional*, defaults to 1.0):
             Weight of the doubly stochastic attention regulariser `mean((1 - sum_t alpha_t)^2)` (paper eq. 14).
         label_smoothing (`float`, *optional*, defaults to 0.0):
@@ -134,6 +143,8 @@ class ShowAttendTellConfig(PretrainedConfig):
         decoder_dim: int = 512,
         dropout: float = 0.5,
         alpha_c: float = 1.0,
+        position_embedding: str = "none",
+        attention_temperature: float = 1.0,
         label_smoothing: float = 0.0,
         attention_type: str = "soft",
         hard_expected_context_prob: float = 0.5,
@@ -162,6 +173,12 @@ class ShowAttendTellConfig(PretrainedConfig):
         self.decoder_dim = decoder_dim
         self.dropout = dropout
         self.alpha_c = alpha_c
+        if position_embedding not in POSITION_EMBEDDINGS:
+            raise ValueError(f"position_embedding must be one of {POSITION_EMBEDDINGS}, got {position_embedding!r}")
+        if not attention_temperature > 0:
+            raise ValueError(f"attention_temperature must be positive, got {attention_temperature!r}")
+        self.position_embedding = position_embedding
+        self.attention_temperature = float(attention_temperature)
         self.label_smoothing = label_smoothing
         if attention_type not in ATTENTION_TYPES:
             raise ValueError(f"attention_type must be one of {ATTENTION_TYPES}, got {attention_type!r}")
@@ -193,4 +210,11 @@ class ShowAttendTellConfig(PretrainedConfig):
         return self.grid_size[0] * self.grid_size[1]
 
 
-__all__ = ["ATTENTION_TYPES", "CACHE_NAME", "TRANSFORMERS_REQUIREMENT", "ShowAttendTellConfig", "backbone_feature_info"]
+__all__ = [
+    "ATTENTION_TYPES",
+    "CACHE_NAME",
+    "POSITION_EMBEDDINGS",
+    "TRANSFORMERS_REQUIREMENT",
+    "ShowAttendTellConfig",
+    "backbone_feature_info",
+]

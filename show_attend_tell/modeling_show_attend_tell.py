@@ -27,6 +27,7 @@ Fast paths (measured in benchmarks/, checked against the plain computation in te
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import timm
@@ -158,6 +159,43 @@ def check_pixel_values(pixel_values: torch.Tensor | None, min_side: int = 1) -> 
         )
 
 
+def sinusoidal_positions(rows: int, columns: int, dim: int) -> torch.Tensor:
+    """`(rows * columns, dim)` fixed 2-D position codes: sines and cosines of the row in the first half of the
+    channels, of the column in the second half (transformer-style frequencies)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(0, half, 2, dtype=torch.float32) / half)
+
+    def encode(positions: torch.Tensor, width: int) -> torch.Tensor:
+        angles = positions[:, None] * frequencies[None]
+        return torch.cat([angles.sin(), angles.cos()], dim=1)[:, :width]  # (positions, width)
+
+    row = encode(torch.arange(rows, dtype=torch.float32), half)
+    column = encode(torch.arange(columns, dtype=torch.float32), dim - half)
+    codes = torch.cat([row[:, None].expand(rows, columns, half), column[None].expand(rows, columns, dim - half)], -1)
+    return codes.reshape(rows * columns, dim)
+
+
+class ShowAttendTellRegionProjection(nn.Linear):
+    """The attention key of each region, `W_a a_i`, plus its 2-D position embedding when
+    `config.position_embedding` is `"learned"` (row + column embeddings) or `"sinusoidal"` (fixed)."""
+
+    def __init__(self, config: ShowAttendTellConfig):
+        super().__init__(config.encoder_dim, config.attention_dim)
+        self.kind = getattr(config, "position_embedding", "none")
+        self.grid_size = rows, columns = config.grid_size
+        if self.kind == "learned":
+            self.row_embedding = nn.Parameter(torch.zeros(rows, 1, config.attention_dim))
+            self.column_embedding = nn.Parameter(torch.zeros(1, columns, config.attention_dim))
+
+    def forward(self, regions: torch.Tensor) -> torch.Tensor:
+        keys = super().forward(regions)  # (batch, num_regions, attention_dim)
+        if self.kind == "learned":
+            return keys + (self.row_embedding + self.column_embedding).flatten(0, 1).to(keys.dtype)
+        if self.kind == "sinusoidal":  # computed here: fixed, tiny, and nothing to save or to lose on loading
+            return keys + sinusoidal_positions(*self.grid_size, keys.shape[-1]).to(keys)
+        return keys
+
+
 class ShowAttendTellEncoder(nn.Module):
     """A timm backbone's feature map `config.feature_index`, flattened to regions in row-major order, at its native
     resolution (no resizing of the grid). The configuration derived the grid and channels from the same backbone."""
@@ -178,7 +216,7 @@ class ShowAttendTellEncoder(nn.Module):
         # timm initialised the backbone; transformers' `_init_weights` must not overwrite it.
         for module in self.backbone.modules():
             module._is_hf_initialized = True
-        self.region_projection = nn.Linear(config.encoder_dim, config.attention_dim)  # W_a in the paper
+        self.region_projection = ShowAttendTellRegionProjection(config)  # W_a in the paper (+ positions)
         self.frozen_blocks: list[nn.Module] = []
 
     def backbone_features(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
@@ -240,6 +278,7 @@ class ShowAttendTellAttention(nn.Module):
         self.hidden_projection = nn.Linear(config.decoder_dim, config.attention_dim)  # W_h
         self.score = nn.Linear(config.attention_dim, 1)  # w
         self.gate = nn.Linear(config.decoder_dim, config.encoder_dim)  # f_beta
+        self.temperature = getattr(config, "attention_temperature", 1.0)
 
     def forward(
         self, regions: torch.Tensor, projected_regions: torch.Tensor, hidden: torch.Tensor
@@ -262,6 +301,8 @@ class ShowAttendTellAttention(nn.Module):
             ]
         )
         scores = 2.0 * scores - (self.score.bias + self.score.weight.sum())  # (images, copies, num_regions)
+        if self.temperature != 1.0:
+            scores = scores / self.temperature
         alpha = scores.softmax(dim=-1)  # (images, copies, num_regions)
         context = torch.bmm(alpha, regions).view(hidden.shape[0], -1)  # (rows, encoder_dim)
         beta = torch.sigmoid(self.gate(hidden))  # (rows, encoder_dim)
@@ -312,6 +353,9 @@ class ShowAttendTellPreTrainedModel(PreTrainedModel):
             init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 init.zeros_(module.bias)
+            if isinstance(module, ShowAttendTellRegionProjection) and module.kind == "learned":
+                init.normal_(module.row_embedding, std=0.1)
+                init.normal_(module.column_embedding, std=0.1)
         elif isinstance(module, nn.Embedding):
             init.uniform_(module.weight, -0.1, 0.1)
         elif isinstance(module, nn.LSTMCell):

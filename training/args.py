@@ -19,7 +19,7 @@ import yaml
 from transformers import SchedulerType
 
 from show_attend_tell.cli import positive_int
-from show_attend_tell.configuration_show_attend_tell import ATTENTION_TYPES
+from show_attend_tell.configuration_show_attend_tell import ATTENTION_TYPES, POSITION_EMBEDDINGS
 from show_attend_tell.metrics import METRIC_NAMES
 from show_attend_tell.processing_show_attend_tell import SEGMENTATIONS
 from training.scst import BASELINES
@@ -33,6 +33,8 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "embed_dim": 128,
     "decoder_dim": 256,
     "dropout": 0.3,
+    "position_embedding": "none",
+    "attention_temperature": 1.0,
     "num_train_epochs": 6,
     "per_device_train_batch_size": 32,
     "learning_rate": 2e-3,
@@ -47,6 +49,8 @@ REAL_DATA_DEFAULTS: dict[str, Any] = {
     "embed_dim": 512,
     "decoder_dim": 512,
     "dropout": 0.5,
+    "position_embedding": "none",
+    "attention_temperature": 1.0,
     "num_train_epochs": 20,
     "per_device_train_batch_size": 32,
     "learning_rate": 4e-4,
@@ -62,6 +66,8 @@ ARCHITECTURE_OPTIONS = (
     "embed_dim",
     "decoder_dim",
     "dropout",
+    "position_embedding",
+    "attention_temperature",
 )
 # What validation computes: the caption metrics that are always computed (the library's table), and the loss.
 METRIC_CHOICES = (*METRIC_NAMES, "loss")
@@ -147,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--decoder_dim", type=int, default=None)
     model.add_argument("--dropout", type=float, default=None)
     model.add_argument("--alpha_c", type=float, default=1.0, help="Weight of the doubly stochastic attention loss.")
+    model.add_argument(
+        "--position_embedding",
+        choices=POSITION_EMBEDDINGS,
+        default=None,
+        help="2-D position embedding added to each region's attention key (default: none, as in the paper).",
+    )
+    model.add_argument(
+        "--attention_temperature",
+        type=float,
+        default=None,
+        help="Attention weights are softmax(scores / T): below 1 sharper (default 1, as in the paper).",
+    )
     model.add_argument("--label_smoothing", type=float, default=0.0)
     model.add_argument(
         "--attention_type",
@@ -383,6 +401,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if len(args.image_size) not in (1, 2) or min(args.image_size) < 1:
             parser.error(f"--image_size takes SIZE or HEIGHT WIDTH (positive integers), got {args.image_size}")
         args.image_size = args.image_size[0] if len(args.image_size) == 1 else list(args.image_size)
+    if args.attention_temperature is not None and not args.attention_temperature > 0:
+        parser.error(f"--attention_temperature must be positive, got {args.attention_temperature}")
     for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size", "num_beams"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")

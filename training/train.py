@@ -137,6 +137,8 @@ def build_model(args, train_captions: list[str]):
         decoder_dim=args.decoder_dim,
         dropout=args.dropout,
         alpha_c=args.alpha_c,
+        position_embedding=args.position_embedding,
+        attention_temperature=args.attention_temperature,
         label_smoothing=args.label_smoothing,
         attention_type=args.attention_type,
         hard_expected_context_prob=args.hard_expected_context_prob,

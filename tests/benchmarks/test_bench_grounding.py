@@ -54,3 +54,27 @@ def test_shapes_scenes_by_default_and_no_save(monkeypatch, tmp_path, man_model_d
     assert set(report["pointing"]) == {"shape word", "colour+shape phrase"}
     assert report["pointing"]["shape word"]["overall"]["words"] == 0  # "man man man" names no shape
     assert results == ""
+
+
+def test_experiment_table_rows_are_means_and_spreads_over_seeds():
+    from benchmarks.grounding_experiments import HEADERS, VARIANTS, mean_spread, variant_row
+
+    def result(seed, shape_hit, seconds):
+        overall = {"hit_rate": shape_hit, "center_baseline": 0.0, "random_baseline": 0.0625, "words": 10}
+        return {
+            "seed": seed,
+            "train_seconds": seconds,
+            "report": {
+                "exact": 0.5,
+                "metrics": {"CIDEr": 6.0},
+                "pointing": {"shape word": {"overall": overall}, "colour+shape phrase": {"overall": overall}},
+                "attention": {"entropy_ratio": 0.9, "peak": 0.1},
+            },
+        }
+
+    row = variant_row("baseline", [result(42, 0.1, 300.0), result(1, 0.2, None)])
+    assert len(row) == len(HEADERS)
+    assert row[:5] == ["baseline", "42 1", "15.0 ± 7.1", "6.2 ± 0.0", "0.0 ± 0.0"]
+    assert row[6:] == ["90.0 ± 0.0", "0.100 ± 0.000", "50.0 ± 0.0", "6.000 ± 0.000", "300"]
+    assert mean_spread([None]) == "n/a"
+    assert VARIANTS["baseline"] == [] and all(flag.startswith("--") for flag in VARIANTS["position"][::2])
