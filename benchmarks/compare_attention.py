@@ -18,7 +18,8 @@ benchmark, benchmarks/bench_grounding.py), decoding with its saved generation_co
 
 Means and standard deviations over seeds go to a markdown table (printed, appended to RESULTS.md unless --no-save), the
 raw numbers to `OUTPUT/compare_attention.json`, and a figure of both models' attention on the same test image to
-`docs/figures/attention_soft_vs_hard.png`. Finished runs in OUTPUT are reused (delete them to retrain).
+`docs/figures/attention_soft_vs_hard.png` (with --quick: beside the runs). Finished runs in OUTPUT are reused (delete
+them to retrain).
 """
 
 from __future__ import annotations
@@ -219,8 +220,10 @@ def main() -> None:
         }
         results[name]["step_seconds"] = step_seconds(first, repeats)
         lines += summary_rows(name, results[name], spec["scorer"])
-        if name == "shapes":
-            results[name]["figure"] = attention_figure(first, dataset[0]["image"], FIGURE)
+        if name == "shapes":  # --quick keeps its figure beside its runs, away from the published one
+            figure_file = output / FIGURE.name if args.quick else FIGURE
+            figure_path = figure_file if args.quick else FIGURE.relative_to(REPO_ROOT)
+            results[name]["figure"] = attention_figure(first, dataset[0]["image"], figure_file)
     (output / "compare_attention.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     table = "| " + " | ".join(HEADERS) + " |\n|" + "---|" * len(HEADERS) + "\n"
     table += "\n".join("| " + " | ".join(row) + " |" for row in lines)
@@ -234,11 +237,7 @@ def main() -> None:
         "median optimizer step on 32 cached-feature captions, both models alternately in one process; run ms/step: "
         "the whole training run's wall time per step (feature cache, validation, saving included).\n\n"
         + table
-        + (
-            f"\n\nFigure: `{FIGURE.relative_to(REPO_ROOT)}` ({results['shapes']['figure']})"
-            if "shapes" in results
-            else ""
-        )
+        + (f"\n\nFigure: `{figure_path}` ({results['shapes']['figure']})" if "shapes" in results else "")
     )
     report("Soft vs hard attention", body, args)
 
