@@ -1,6 +1,6 @@
 """Soft against hard attention (Xu et al. 2015, sections 4.2 and 4.1), trained the same way and measured the same way.
 
-    python -m benchmarks.compare_attention [--seeds 0 1 2] [--coco_seeds 0] [--quick] [--no-save]
+    python -m benchmarks.compare_attention [--seeds 0 1 2] [--coco_seeds 0 1] [--quick] [--no-save]
 
 For each attention type and seed, `training.train` trains a captioner with the same data, backbone, options, steps and
 seeds (only `--attention_type` differs): the built-in shapes set with its default recipe, and coco-mini with the short
@@ -72,7 +72,7 @@ QUICK_TRAIN = ["--max_train_samples", "64", "--max_eval_samples", "8", "--num_tr
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="Seeds of the shapes runs.")
     parser.add_argument(
-        "--coco_seeds", type=int, nargs="*", default=[0], help="Seeds of the coco-mini runs (none: skip)."
+        "--coco_seeds", type=int, nargs="*", default=[0, 1], help="Seeds of the coco-mini runs (none: skip)."
     )
     parser.add_argument("--output", default="runs/compare-attention", help="Folder of the runs and the JSON results.")
     parser.add_argument("--train_args", nargs=argparse.REMAINDER, default=[], help="Extra training options (both).")
