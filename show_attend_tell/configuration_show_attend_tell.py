@@ -44,12 +44,16 @@ CACHE_NAME = "cache" if TRANSFORMERS_VERSION.release >= (5, 24) else "past_key_v
 # --------------------------------------------------------------------------------------------------------------------
 
 MODEL_REFERENCE = "modeling_show_attend_tell.ShowAttendTellForConditionalGeneration"
+ATTENTION_TYPES = ("soft", "hard")  # paper sections 4.2 and 4.1
 PIPELINE_TASK = "image-to-text"
 PIPELINE_SPEC = {
     "impl": "pipeline_show_attend_tell.ShowAttendTellCaptioningPipeline",
     "pt": ["AutoModelForImageTextToText"],
     "type": "image",
 }
+
+
+POSITION_EMBEDDINGS = ("none", "learned", "sinusoidal")
 
 
 @lru_cache(maxsize=32)
@@ -95,10 +99,26 @@ class ShowAttendTellConfig(PretrainedConfig):
             Hidden size of the LSTM decoder.
         dropout (`float`, *optional*, defaults to 0.5):
             Dropout before the output layer.
+        position_embedding (`str`, *optional*, defaults to `"none"`):
+            A 2-D position embedding added to each region's attention key (its projection `W_a a_i`), so that attention
+            can ask for a place as well as for a content: `"none"` (the paper), `"learned"` (a learned row embedding
+            plus a learned column embedding) or `"sinusoidal"` (fixed sines and cosines of the row and the column).
+        attention_temperature (`float`, *optional*, defaults to 1.0):
+            The attention weights are `softmax(scores / attention_temperature)`: below 1 sharper, above 1 flatter.
         alpha_c (`float`, *optional*, defaults to 1.0):
             Weight of the doubly stochastic attention regulariser `mean((1 - sum_t alpha_t)^2)` (paper eq. 14).
         label_smoothing (`float`, *optional*, defaults to 0.0):
             Label smoothing of the word cross-entropy.
+        attention_type (`str`, *optional*, defaults to `"soft"`):
+            `"soft"`: deterministic soft attention, the context is the `alpha`-weighted mean of the regions (paper
+            section 4.2). `"hard"`: stochastic hard attention (section 4.1): in training, each step samples one
+            location `s_t ~ Multinoulli(alpha_t)` and the context is that region (times the gate `beta`); the
+            REINFORCE part of its gradient is added by the training loss (`training/hard_attention.py`). At test time
+            (eval mode, `generate()`) a hard model uses the expected context, like a soft model (see
+            `ShowAttendTellForConditionalGeneration.generate`). The weights of both types are the same.
+        hard_expected_context_prob (`float`, *optional*, defaults to 0.5):
+            Hard attention in training: the probability that a caption uses the expected (soft) context at every step
+            instead of sampled locations (the paper's variance-reduction trick, section 4.1, with its value 0.5).
         deep_output (`bool`, *optional*, defaults to `True`):
             Use the deep output layer of paper eq. 7, `L_o(E y_{t-1} + L_h h_t + L_z z_t)`; otherwise a linear layer
             on `h_t`.
@@ -123,7 +143,11 @@ class ShowAttendTellConfig(PretrainedConfig):
         decoder_dim: int = 512,
         dropout: float = 0.5,
         alpha_c: float = 1.0,
+        position_embedding: str = "none",
+        attention_temperature: float = 1.0,
         label_smoothing: float = 0.0,
+        attention_type: str = "soft",
+        hard_expected_context_prob: float = 0.5,
         deep_output: bool = True,
         vocab_size: int = 1000,
         pad_token_id: int = 0,
@@ -149,7 +173,19 @@ class ShowAttendTellConfig(PretrainedConfig):
         self.decoder_dim = decoder_dim
         self.dropout = dropout
         self.alpha_c = alpha_c
+        if position_embedding not in POSITION_EMBEDDINGS:
+            raise ValueError(f"position_embedding must be one of {POSITION_EMBEDDINGS}, got {position_embedding!r}")
+        if not attention_temperature > 0:
+            raise ValueError(f"attention_temperature must be positive, got {attention_temperature!r}")
+        self.position_embedding = position_embedding
+        self.attention_temperature = float(attention_temperature)
         self.label_smoothing = label_smoothing
+        if attention_type not in ATTENTION_TYPES:
+            raise ValueError(f"attention_type must be one of {ATTENTION_TYPES}, got {attention_type!r}")
+        if not 0.0 <= hard_expected_context_prob <= 1.0:
+            raise ValueError(f"hard_expected_context_prob must be in [0, 1], got {hard_expected_context_prob}")
+        self.attention_type = attention_type
+        self.hard_expected_context_prob = hard_expected_context_prob
         self.deep_output = deep_output
         self.vocab_size = vocab_size
         self.unk_token_id = unk_token_id
@@ -174,4 +210,11 @@ class ShowAttendTellConfig(PretrainedConfig):
         return self.grid_size[0] * self.grid_size[1]
 
 
-__all__ = ["CACHE_NAME", "TRANSFORMERS_REQUIREMENT", "ShowAttendTellConfig", "backbone_feature_info"]
+__all__ = [
+    "ATTENTION_TYPES",
+    "CACHE_NAME",
+    "POSITION_EMBEDDINGS",
+    "TRANSFORMERS_REQUIREMENT",
+    "ShowAttendTellConfig",
+    "backbone_feature_info",
+]

@@ -7,7 +7,8 @@ Read top to bottom:
    vectors (the grid that the configuration derived from the same backbone, `config.grid_size`), plus the
    attention's encoder-side projection `W_a a_i`, computed once per image.
 2. `ShowAttendTellAttention`: additive soft attention `alpha = softmax(w^T tanh(W_a a + W_h h))` with the gate
-   `beta = sigmoid(f_beta(h))` (paper section 4.2.1).
+   `beta = sigmoid(f_beta(h))` (paper section 4.2.1); for hard attention (section 4.1, `config.attention_type`) it
+   also draws a location `s ~ Multinoulli(alpha)` whose region is the context, in training.
 3. `ShowAttendTellForConditionalGeneration`: the LSTM decoder. `forward()` prepares the inputs in numbered steps and
    runs one of two paths around the same recurrence (`_decode`): `_forward_packed` for teacher forcing in training
    (each caption leaves the loop when it ends) and `_forward_steps` for `generate()`, one step per call. The LSTM
@@ -26,6 +27,7 @@ Fast paths (measured in benchmarks/, checked against the plain computation in te
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import timm
@@ -72,6 +74,10 @@ class ShowAttendTellOutput(ModelOutput):
             Soft attention weights `alpha` of every step; each row sums to 1 (zeros at skipped padding steps).
         gates (`torch.FloatTensor` of shape `(batch_size, steps)`):
             The gating scalar `beta` of every step.
+        attention_locations (`torch.LongTensor` of shape `(batch_size, steps)`, *optional*):
+            Hard attention in training only (`config.attention_type="hard"`, train mode): the region index
+            `s_t ~ Multinoulli(alpha_t)` whose feature was the context of each step; -1 where the caption used the
+            expected context (probability `config.hard_expected_context_prob`) and at skipped padding steps.
         cache (`ShowAttendTellCache`, *optional*, returned when `use_cache=True`):
             LSTM state after the last step, to continue decoding. Named `past_key_values` under transformers < 5.24;
             `outputs.cache` and `outputs.past_key_values` both read it under every supported release.
@@ -88,6 +94,7 @@ class ShowAttendTellOutput(ModelOutput):
     logits: torch.FloatTensor | None = None
     attentions: torch.FloatTensor | None = None
     gates: torch.FloatTensor | None = None
+    attention_locations: torch.LongTensor | None = None
     if CACHE_NAME == "cache":
         cache: ShowAttendTellCache | None = None  # `outputs.past_key_values` is transformers' alias of it
     else:
@@ -152,6 +159,43 @@ def check_pixel_values(pixel_values: torch.Tensor | None, min_side: int = 1) -> 
         )
 
 
+def sinusoidal_positions(rows: int, columns: int, dim: int) -> torch.Tensor:
+    """`(rows * columns, dim)` fixed 2-D position codes: sines and cosines of the row in the first half of the
+    channels, of the column in the second half (transformer-style frequencies)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(0, half, 2, dtype=torch.float32) / half)
+
+    def encode(positions: torch.Tensor, width: int) -> torch.Tensor:
+        angles = positions[:, None] * frequencies[None]
+        return torch.cat([angles.sin(), angles.cos()], dim=1)[:, :width]  # (positions, width)
+
+    row = encode(torch.arange(rows, dtype=torch.float32), half)
+    column = encode(torch.arange(columns, dtype=torch.float32), dim - half)
+    codes = torch.cat([row[:, None].expand(rows, columns, half), column[None].expand(rows, columns, dim - half)], -1)
+    return codes.reshape(rows * columns, dim)
+
+
+class ShowAttendTellRegionProjection(nn.Linear):
+    """The attention key of each region, `W_a a_i`, plus its 2-D position embedding when
+    `config.position_embedding` is `"learned"` (row + column embeddings) or `"sinusoidal"` (fixed)."""
+
+    def __init__(self, config: ShowAttendTellConfig):
+        super().__init__(config.encoder_dim, config.attention_dim)
+        self.kind = getattr(config, "position_embedding", "none")
+        self.grid_size = rows, columns = config.grid_size
+        if self.kind == "learned":
+            self.row_embedding = nn.Parameter(torch.zeros(rows, 1, config.attention_dim))
+            self.column_embedding = nn.Parameter(torch.zeros(1, columns, config.attention_dim))
+
+    def forward(self, regions: torch.Tensor) -> torch.Tensor:
+        keys = super().forward(regions)  # (batch, num_regions, attention_dim)
+        if self.kind == "learned":
+            return keys + (self.row_embedding + self.column_embedding).flatten(0, 1).to(keys.dtype)
+        if self.kind == "sinusoidal":  # computed here: fixed, tiny, and nothing to save or to lose on loading
+            return keys + sinusoidal_positions(*self.grid_size, keys.shape[-1]).to(keys)
+        return keys
+
+
 class ShowAttendTellEncoder(nn.Module):
     """A timm backbone's feature map `config.feature_index`, flattened to regions in row-major order, at its native
     resolution (no resizing of the grid). The configuration derived the grid and channels from the same backbone."""
@@ -172,7 +216,7 @@ class ShowAttendTellEncoder(nn.Module):
         # timm initialised the backbone; transformers' `_init_weights` must not overwrite it.
         for module in self.backbone.modules():
             module._is_hf_initialized = True
-        self.region_projection = nn.Linear(config.encoder_dim, config.attention_dim)  # W_a in the paper
+        self.region_projection = ShowAttendTellRegionProjection(config)  # W_a in the paper (+ positions)
         self.frozen_blocks: list[nn.Module] = []
 
     def backbone_features(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
@@ -234,6 +278,7 @@ class ShowAttendTellAttention(nn.Module):
         self.hidden_projection = nn.Linear(config.decoder_dim, config.attention_dim)  # W_h
         self.score = nn.Linear(config.attention_dim, 1)  # w
         self.gate = nn.Linear(config.decoder_dim, config.encoder_dim)  # f_beta
+        self.temperature = getattr(config, "attention_temperature", 1.0)
 
     def forward(
         self, regions: torch.Tensor, projected_regions: torch.Tensor, hidden: torch.Tensor
@@ -256,10 +301,30 @@ class ShowAttendTellAttention(nn.Module):
             ]
         )
         scores = 2.0 * scores - (self.score.bias + self.score.weight.sum())  # (images, copies, num_regions)
+        if self.temperature != 1.0:
+            scores = scores / self.temperature
         alpha = scores.softmax(dim=-1)  # (images, copies, num_regions)
         context = torch.bmm(alpha, regions).view(hidden.shape[0], -1)  # (rows, encoder_dim)
         beta = torch.sigmoid(self.gate(hidden))  # (rows, encoder_dim)
         return beta * context, alpha.view(hidden.shape[0], num_regions), beta.mean(dim=-1)
+
+    # Stochastic "hard" attention (paper section 4.1), used by the decoder in training only.
+
+    def draw_locations(self, alpha: torch.Tensor) -> torch.LongTensor:
+        """One location per row, `s ~ Multinoulli(alpha)`: `(rows, num_regions)` -> `(rows,)`. Not differentiable;
+        the training loss adds the REINFORCE term for `log alpha[s]`."""
+        return torch.multinomial(alpha.detach().float(), 1).squeeze(1)
+
+    def hard_context(
+        self, regions: torch.Tensor, hidden: torch.Tensor, alpha: torch.Tensor, sampled: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.LongTensor]:
+        """The context of hard attention for the rows where `sampled` is True: the region at a location drawn from
+        `alpha`, times the gate `beta` (training, one row per image). Returns the contexts of those rows
+        `(sampled.sum(), encoder_dim)` and the locations of all rows `(rows,)`, -1 where `sampled` is False."""
+        locations = torch.where(sampled, self.draw_locations(alpha), -1)
+        picked = locations[sampled]
+        beta = torch.sigmoid(self.gate(hidden[sampled]))  # (sampled rows, encoder_dim)
+        return beta * regions[sampled, picked], locations
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -288,6 +353,9 @@ class ShowAttendTellPreTrainedModel(PreTrainedModel):
             init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 init.zeros_(module.bias)
+            if isinstance(module, ShowAttendTellRegionProjection) and module.kind == "learned":
+                init.normal_(module.row_embedding, std=0.1)
+                init.normal_(module.column_embedding, std=0.1)
         elif isinstance(module, nn.Embedding):
             init.uniform_(module.weight, -0.1, 0.1)
         elif isinstance(module, nn.LSTMCell):
@@ -299,7 +367,13 @@ class ShowAttendTellPreTrainedModel(PreTrainedModel):
 
 
 class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, GenerationMixin):
-    """Show, Attend and Tell: encoder, soft attention and LSTM decoder, with transformers' `generate()`.
+    """Show, Attend and Tell: encoder, soft or stochastic hard attention (`config.attention_type`) and LSTM decoder,
+    with transformers' `generate()`.
+
+    A hard model in train mode samples one location per step for a random half of the captions
+    (`hard_expected_context_prob`) and reports them as `outputs.attention_locations`; its `loss` is then the word
+    loss of the sampled locations, and the REINFORCE term of the paper's gradient (eq. 12) is the training loss's
+    job (`training/hard_attention.py`). In eval mode a hard model decodes with the expected context (`generate`).
 
     `generate(pixel_values, output_attentions=True, return_dict_in_generate=True)` also returns `attention_maps`:
     for each returned sequence (beam search included), the attention of every generated token,
@@ -356,21 +430,31 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         step_embeddings: torch.Tensor,
         batch_sizes: list[int],
         state: tuple[torch.Tensor, torch.Tensor],
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor]]:
         """Run the LSTM over time-major `step_embeddings` of shape `(sum(batch_sizes), embed_dim)`, the layout of a
         `PackedSequence`: step `t` feeds the first `batch_sizes[t]` rows, so rows sorted by length leave the loop
-        when their caption ends. Returns logits, attentions and gates in the same layout, and the last state.
+        when their caption ends. Returns logits, attentions, gates and the sampled hard-attention locations (-1: the
+        expected context; `None` unless a hard model is training) in the same layout, and the last state.
 
         Only the recurrence is in the Python loop; the output layer runs once over all steps.
         """
         hidden, cell = state
-        hiddens, contexts, alphas, betas = [], [], [], []
+        hiddens, contexts, alphas, betas, locations = [], [], [], [], []
+        # Hard attention in training: each caption (row) samples its locations, or, with probability
+        # `hard_expected_context_prob`, keeps the expected context at every step (paper section 4.1).
+        sampled = None
+        if self.training and self.config.attention_type == "hard" and regions.shape[0] == hidden.shape[0]:
+            sampled = torch.rand(hidden.shape[0], device=hidden.device) >= self.config.hard_expected_context_prob
         for embeddings in step_embeddings.split(batch_sizes):  # (rows still running, embed_dim)
             rows = embeddings.shape[0]
             if rows < hidden.shape[0]:  # captions ended: only when rows are images (training), never across copies
                 hidden, cell = hidden[:rows], cell[:rows]
                 regions, projected_regions = regions[:rows], projected_regions[:rows]
             context, alpha, beta = self.attention(regions, projected_regions, hidden)
+            if sampled is not None:
+                hard, step_locations = self.attention.hard_context(regions, hidden, alpha, sampled[:rows])
+                context = context.index_put((sampled[:rows],), hard.to(context.dtype))
+                locations.append(step_locations)
             hidden, cell = self.lstm(torch.cat([embeddings, context], dim=-1), (hidden, cell))
             hiddens.append(hidden)
             contexts.append(context)
@@ -383,7 +467,8 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         else:
             features = hiddens
         logits = self.lm_head(self.dropout(features))  # (sum(batch_sizes), vocab_size)
-        return logits, torch.cat(alphas), torch.cat(betas), (hidden, cell)
+        locations = torch.cat(locations) if locations else None
+        return logits, torch.cat(alphas), torch.cat(betas), locations, (hidden, cell)
 
     def _loss(
         self, logits: torch.Tensor, labels: torch.LongTensor, alphas: torch.Tensor, valid: torch.Tensor
@@ -472,11 +557,11 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         # 5. Decode: the packed path for teacher forcing (training), the step path otherwise (generation).
         embeddings = self.embed_tokens(decoder_input_ids)  # (rows, steps, embed_dim)
         if labels is not None and not use_cache and copies == 1:
-            loss, logits, alphas, betas, (hidden, cell) = self._forward_packed(
+            loss, logits, alphas, betas, locations, (hidden, cell) = self._forward_packed(
                 regions, projected_regions, embeddings, labels, state
             )
         else:
-            loss, logits, alphas, betas, (hidden, cell) = self._forward_steps(
+            loss, logits, alphas, betas, locations, (hidden, cell) = self._forward_steps(
                 regions, projected_regions, embeddings, labels, state
             )
 
@@ -485,6 +570,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             logits=logits,
             attentions=alphas,
             gates=betas,
+            attention_locations=locations,
             cross_attentions=(alphas.unsqueeze(1),) if output_attentions else None,
             encoder_last_hidden_state=regions,
             **{CACHE_NAME: ShowAttendTellCache(hidden, cell, past_length + steps) if use_cache else None},
@@ -497,9 +583,10 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         embeddings: torch.Tensor,
         labels: torch.LongTensor,
         state: tuple[torch.Tensor, torch.Tensor],
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]]:
         """Teacher forcing without a cache, one row per image: each caption leaves the LSTM loop after its last label.
-        Returns `(loss, logits, alphas, betas, state)`, in batch order, zeros at the skipped padding steps."""
+        Returns `(loss, logits, alphas, betas, locations, state)`, in batch order, zeros at the skipped padding steps
+        (-1 in `locations`, which is `None` unless a hard model is training)."""
         steps = labels.shape[1]
         # 1. Caption lengths (up to the last label) and the packed, length-sorted layout of the inputs.
         valid = labels != -100  # (batch, steps)
@@ -508,7 +595,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         order = packed.sorted_indices
 
         # 2. The recurrence over the packed steps, with regions and state sorted like the rows.
-        logits, alphas, betas, last_state = self._decode(
+        logits, alphas, betas, locations, last_state = self._decode(
             regions[order],
             projected_regions[order],
             packed.data,
@@ -522,8 +609,10 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
 
         packed_labels = pack_padded_sequence(labels, lengths, batch_first=True, enforce_sorted=False).data
         alphas, betas = unpack(alphas), unpack(betas)
+        if locations is not None:
+            locations = unpack(locations + 1) - 1  # padding -> -1
         loss = self._loss(logits, packed_labels, alphas, valid)
-        return loss, unpack(logits), alphas, betas, last_state
+        return loss, unpack(logits), alphas, betas, locations, last_state
 
     def _forward_steps(
         self,
@@ -532,13 +621,16 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         embeddings: torch.Tensor,
         labels: torch.LongTensor | None,
         state: tuple[torch.Tensor, torch.Tensor],
-    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    ) -> tuple[
+        torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]
+    ]:
         """Every row runs every step (generation: one step per call; or teacher forcing with a cache, or with several
-        copies per image). Returns `(loss, logits, alphas, betas, state)`; `loss` is None without `labels`."""
+        copies per image). Returns `(loss, logits, alphas, betas, locations, state)`; `loss` is None without `labels`,
+        `locations` unless a hard model is training."""
         rows, steps = embeddings.shape[:2]
         # 1. Time-major steps, all rows running.
         step_embeddings = embeddings.transpose(0, 1).reshape(rows * steps, -1)  # (steps * rows, embed_dim)
-        logits, alphas, betas, last_state = self._decode(
+        logits, alphas, betas, locations, last_state = self._decode(
             regions, projected_regions, step_embeddings, [rows] * steps, state
         )
 
@@ -547,10 +639,11 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             return values.view(steps, rows, *values.shape[1:]).transpose(0, 1)
 
         logits, alphas, betas = unstack(logits), unstack(alphas), unstack(betas)
+        locations = unstack(locations) if locations is not None else None
         loss = None
         if labels is not None:
             loss = self._loss(logits.reshape(rows * steps, -1), labels.flatten(), alphas, labels != -100)
-        return loss, logits, alphas, betas, last_state
+        return loss, logits, alphas, betas, locations, last_state
 
     def _region_features(self, encoder_outputs: ModelOutput | tuple | list) -> ShowAttendTellEncoderOutput:
         """Region features and their attention projection, from our encoder's output, a tuple, or any `ModelOutput`
@@ -627,6 +720,17 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         `attention_maps` has shape `(num_sequences, generated_tokens, num_regions)`: row `t` is the attention used to
         produce token `t + 1` of `sequences` (the token after `decoder_start_token_id`); rows past a sequence's end
         are zero.
+
+        Hard attention (`config.attention_type="hard"`) at test time: generation is deterministic in the locations.
+        Each step uses the expected context `beta * sum_i alpha_i a_i` (the mean of the distribution the training
+        samples were drawn from), as the paper's authors did when they decoded their stochastic models (their
+        sampler's default, the "deterministic approximation" of section 4.1 that training also uses for half of the
+        captions). Drawing a location per step instead would make greedy and beam search random and, with beams,
+        score every beam on a different random context. So `attention_maps` of a hard model hold `alpha`, the
+        distribution its locations are drawn from in training, exactly as for a soft model, and the output also has
+        `attention_locations` of shape `(num_sequences, generated_tokens)`: the most probable location
+        `argmax_i alpha_i` of every token (row-major index into `config.grid_size`; -1 past a sequence's end), the
+        cell a single hard glimpse would most likely take.
         """
         if kwargs.get("encoder_outputs") is not None:
             # The projection is computed here, once per image, rather than by forward() at every step.
@@ -655,6 +759,8 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             ended_before = torch.cat([ended_before.new_zeros(ended_before.shape[0], 1), ended_before[:, :-1]], 1)
             maps = maps * (~ended_before).unsqueeze(-1)
         outputs["attention_maps"] = maps
+        if self.config.attention_type == "hard":
+            outputs["attention_locations"] = torch.where(maps.sum(-1) > 0, maps.argmax(-1), -1)
         return outputs
 
 

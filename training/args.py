@@ -19,6 +19,7 @@ import yaml
 from transformers import SchedulerType
 
 from show_attend_tell.cli import positive_int
+from show_attend_tell.configuration_show_attend_tell import ATTENTION_TYPES, POSITION_EMBEDDINGS
 from show_attend_tell.metrics import METRIC_NAMES
 from show_attend_tell.processing_show_attend_tell import SEGMENTATIONS
 from training.scst import BASELINES
@@ -32,6 +33,8 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "embed_dim": 128,
     "decoder_dim": 256,
     "dropout": 0.3,
+    "position_embedding": "none",
+    "attention_temperature": 1.0,
     "num_train_epochs": 6,
     "per_device_train_batch_size": 32,
     "learning_rate": 2e-3,
@@ -46,6 +49,8 @@ REAL_DATA_DEFAULTS: dict[str, Any] = {
     "embed_dim": 512,
     "decoder_dim": 512,
     "dropout": 0.5,
+    "position_embedding": "none",
+    "attention_temperature": 1.0,
     "num_train_epochs": 20,
     "per_device_train_batch_size": 32,
     "learning_rate": 4e-4,
@@ -61,6 +66,8 @@ ARCHITECTURE_OPTIONS = (
     "embed_dim",
     "decoder_dim",
     "dropout",
+    "position_embedding",
+    "attention_temperature",
 )
 # What validation computes: the caption metrics that are always computed (the library's table), and the loss.
 METRIC_CHOICES = (*METRIC_NAMES, "loss")
@@ -146,7 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--decoder_dim", type=int, default=None)
     model.add_argument("--dropout", type=float, default=None)
     model.add_argument("--alpha_c", type=float, default=1.0, help="Weight of the doubly stochastic attention loss.")
+    model.add_argument(
+        "--position_embedding",
+        choices=POSITION_EMBEDDINGS,
+        default=None,
+        help="2-D position embedding added to each region's attention key (default: none, as in the paper).",
+    )
+    model.add_argument(
+        "--attention_temperature",
+        type=float,
+        default=None,
+        help="Attention weights are softmax(scores / T): below 1 sharper (default 1, as in the paper).",
+    )
     model.add_argument("--label_smoothing", type=float, default=0.0)
+    model.add_argument(
+        "--attention_type",
+        choices=ATTENTION_TYPES,
+        default=None,
+        help="soft: deterministic soft attention (paper 4.2); hard: stochastic hard attention (paper 4.1), trained "
+        "with the REINFORCE rule of training/hard_attention.py (default: soft, or the saved model's).",
+    )
     model.add_argument(
         "--pretrained_backbone",
         action="store_true",
@@ -242,6 +268,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--save_weights_hash",
         action="store_true",
         help="Each process writes the hash of its final weights to OUTPUT_DIR/weights_hash_<rank>.txt (for tests).",
+    )
+
+    hard = parser.add_argument_group("stochastic hard attention (--attention_type hard, training/hard_attention.py)")
+    hard.add_argument(
+        "--hard_expected_context_prob",
+        type=float,
+        default=None,
+        help="Probability that a caption trains with the expected (soft) context instead of sampled locations "
+        "(default: the paper's 0.5, or the saved model's).",
+    )
+    hard.add_argument(
+        "--hard_reinforce_weight",
+        type=float,
+        default=1.0,
+        help="lambda_r of the REINFORCE term (the paper gives no value; 1 is the unbiased gradient of the bound).",
+    )
+    hard.add_argument(
+        "--hard_entropy_weight",
+        type=float,
+        default=0.002,
+        help="lambda_e of the entropy bonus on alpha (the paper gives no value; 0.002 is the authors' code's).",
+    )
+    hard.add_argument(
+        "--hard_baseline_decay",
+        type=float,
+        default=0.9,
+        help="Moving-average baseline b_k = decay * b_(k-1) + (1 - decay) * reward_k (the paper's 0.9).",
     )
 
     scst = parser.add_argument_group("self-critical sequence training (CIDEr-D reward, training/scst.py)")
@@ -348,6 +401,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if len(args.image_size) not in (1, 2) or min(args.image_size) < 1:
             parser.error(f"--image_size takes SIZE or HEIGHT WIDTH (positive integers), got {args.image_size}")
         args.image_size = args.image_size[0] if len(args.image_size) == 1 else list(args.image_size)
+    if args.attention_temperature is not None and not args.attention_temperature > 0:
+        parser.error(f"--attention_temperature must be positive, got {args.attention_temperature}")
     for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size", "num_beams"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
@@ -356,6 +411,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.streaming and args.max_train_steps is None:
         parser.error("--streaming needs --max_train_steps (a stream has no known length)")
+    if args.hard_expected_context_prob is not None and not 0 <= args.hard_expected_context_prob <= 1:
+        parser.error(f"--hard_expected_context_prob must be in [0, 1], got {args.hard_expected_context_prob}")
+    if not 0 <= args.hard_baseline_decay < 1:
+        parser.error(f"--hard_baseline_decay must be in [0, 1), got {args.hard_baseline_decay}")
+    if args.model_name_or_path is None:  # a saved captioner keeps its own unless these are given
+        args.attention_type = args.attention_type or "soft"
+        if args.hard_expected_context_prob is None:
+            args.hard_expected_context_prob = 0.5
     check_scst_args(parser, args)
     if args.push_to_hub and args.hub_model_id is None:
         args.hub_model_id = Path(args.output_dir).resolve().name

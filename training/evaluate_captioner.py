@@ -133,15 +133,16 @@ def metrics_markdown(report: dict) -> str:
             "### Attention grounding (pointing game)",
             "",
             "Share of generated object words whose attention peak falls inside a box of that object, versus always "
-            "pointing at the image centre (%).",
+            "pointing at the image centre and at a uniformly random grid cell (%).",
             "",
-            "| Category | Words | Attention peak | Centre baseline |",
-            "|---|---:|---:|---:|",
+            "| Category | Words | Attention peak | Centre baseline | Random cell |",
+            "|---|---:|---:|---:|---:|",
         ]
         rows = [("**overall**", grounding["overall"]), *grounding["per_category"].items()]
         for name, rates in rows:
             lines.append(
-                f"| {name} | {rates['words']} | {_percent(rates['hit_rate'])} | {_percent(rates['center_baseline'])} |"
+                f"| {name} | {rates['words']} | {_percent(rates['hit_rate'])} | {_percent(rates['center_baseline'])} "
+                f"| {_percent(rates['random_baseline'])} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -48,6 +48,8 @@ def cache_key(backbone_name: str, backbone: nn.Module, image_processor: Any, dat
         "version": CACHE_FORMAT_VERSION,
         "backbone": backbone_name,
         "weights": weights_fingerprint(backbone),
+        # Which feature map: timm's features_only backbones keep the same weights for every `out_indices`.
+        "feature_map": getattr(getattr(backbone, "feature_info", None), "out_indices", None),
         "image_processor": image_processor.to_dict(),
         "dataset": dataset_fingerprint,
     }

@@ -64,18 +64,20 @@ def sequence_log_probs(model, inputs: dict, sequences: torch.Tensor) -> torch.Te
 
 @dataclass
 class ScstStats:
-    """Running sums of the logged SCST metrics (mean sample reward, mean baseline, mean sample length in words)."""
+    """Running sums of a training stage's logged metrics, reported as means per batch under `prefix` (SCST: mean
+    sample reward, mean baseline, mean sample length in words; hard attention: its reward, baseline and entropy)."""
 
-    sums: dict[str, float] = field(default_factory=lambda: {"reward": 0.0, "baseline": 0.0, "sample_length": 0.0})
+    prefix: str = "scst_"
+    sums: dict[str, float] = field(default_factory=dict)
     batches: int = 0
 
     def add(self, values: dict[str, float]) -> None:
         for name, value in values.items():
-            self.sums[name] += value
+            self.sums[name] = self.sums.get(name, 0.0) + value
         self.batches += 1
 
     def means(self) -> dict[str, float]:
-        return {f"scst_{name}": value / max(self.batches, 1) for name, value in self.sums.items()}
+        return {f"{self.prefix}{name}": value / max(self.batches, 1) for name, value in self.sums.items()}
 
 
 class SelfCriticalLoss:

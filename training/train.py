@@ -71,6 +71,7 @@ from training.checkpointing import (
 from training.collate import CaptionCollator, CaptionPairs, StreamingCaptionPairs
 from training.data import load_caption_dataset
 from training.feature_cache import build_feature_cache, weights_fingerprint
+from training.hard_attention import HardAttentionLoss
 from training.saved_model import load_saved_captioner
 from training.scst import ScstStats, SelfCriticalLoss
 from training.validation import caption_metrics, decoding_kwargs, model_loss, validation_loss
@@ -136,7 +137,11 @@ def build_model(args, train_captions: list[str]):
         decoder_dim=args.decoder_dim,
         dropout=args.dropout,
         alpha_c=args.alpha_c,
+        position_embedding=args.position_embedding,
+        attention_temperature=args.attention_temperature,
         label_smoothing=args.label_smoothing,
+        attention_type=args.attention_type,
+        hard_expected_context_prob=args.hard_expected_context_prob,
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
@@ -241,12 +246,24 @@ def main(argv: list[str] | None = None) -> dict:
         train_captions = [row["captions"] for row in train_data.select_columns(["captions"])]
     else:
         train_captions = train_data["captions"]
-    if args.model_name_or_path:
+    if args.model_name_or_path:  # its attention type, unless --attention_type changes it (the weights are the same)
         model, processor = load_saved_captioner(args)
+        for name in ("attention_type", "hard_expected_context_prob"):
+            if getattr(args, name) is not None:
+                setattr(model.config, name, getattr(args, name))
+            setattr(args, name, getattr(model.config, name))
     else:
         model, processor = build_model(args, [caption for captions in train_captions for caption in captions])
     for name, value in decoding_kwargs(args.num_beams, args.max_new_tokens, args.length_penalty).items():
         setattr(model.generation_config, name, value)  # saved folders decode like validation did
+    hard_attention = None
+    if (
+        model.config.attention_type == "hard"
+    ):  # the REINFORCE and entropy terms of section 4.1 (training/hard_attention.py)
+        hard_attention = HardAttentionLoss(
+            accelerator, args.hard_reinforce_weight, args.hard_entropy_weight, args.hard_baseline_decay
+        )
+        accelerator.register_for_checkpointing(hard_attention)  # its reward baseline, for an exact resume
     self_critical = None
     if args.scst_after is not None:  # CIDEr-D document frequencies of the training references, computed once
         self_critical = SelfCriticalLoss(
@@ -426,12 +443,16 @@ def main(argv: list[str] | None = None) -> dict:
         if epoch == starting_epoch and resume_batches:
             active_dataloader = accelerator.skip_first_batches(train_dataloader, resume_batches)
         running_loss, running_batches = 0.0, 0
-        scst_stage, scst_stats = self_critical is not None and epoch >= args.scst_after, ScstStats()
+        scst_stage = self_critical is not None and epoch >= args.scst_after
+        stage_stats = ScstStats() if scst_stage else ScstStats(prefix="hard_")
         for batch in active_dataloader:
             with accelerator.accumulate(model):
                 if scst_stage:  # self-critical sequence training (training/scst.py)
-                    loss, scst_metrics = self_critical(model, batch, frozen)
-                    scst_stats.add(scst_metrics)
+                    loss, stage_metrics = self_critical(model, batch, frozen)
+                    stage_stats.add(stage_metrics)
+                elif hard_attention is not None:  # stochastic hard attention (training/hard_attention.py)
+                    loss, stage_metrics = hard_attention(model, batch, frozen)
+                    stage_stats.add(stage_metrics)
                 else:
                     loss = model_loss(model, batch, frozen)
                 accelerator.backward(loss)
@@ -448,9 +469,9 @@ def main(argv: list[str] | None = None) -> dict:
             progress_bar.update(1)
             if state.completed_steps % args.logging_steps == 0:
                 logs = {"loss": float(running_loss) / running_batches, "learning_rate": lr_scheduler.get_last_lr()[0]}
-                if scst_stage:
-                    logs.update(scst_stats.means())
-                    scst_stats = ScstStats()
+                if stage_stats.batches:
+                    logs.update(stage_stats.means())
+                    stage_stats = ScstStats(prefix=stage_stats.prefix)
                 state.log_history.append({"step": state.completed_steps, "epoch": epoch, **logs})
                 progress_bar.set_postfix(loss=f"{logs['loss']:.3f}", epoch=epoch)
                 if args.with_tracking:

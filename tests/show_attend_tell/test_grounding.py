@@ -8,11 +8,18 @@ import torch
 from PIL import Image
 
 from show_attend_tell.grounding import (
+    COCO_SCORERS,
+    SHAPES_SCORERS,
     WORD_TO_CATEGORY,
     attention_peak,
+    attention_statistics,
     caption_categories,
+    grid_cell_centres,
     point_in_boxes,
     pointing_game,
+    random_cell_hit_rate,
+    report_table,
+    scorers_for,
     summarize_pointing,
 )
 from tests.conftest import make_tiny, read_metadata
@@ -95,11 +102,16 @@ def test_pointing_game_on_hand_made_maps_has_the_known_answer():
         ("cars", "car", (350.0, 175.0), False, True),
     ]
     summary = summarize_pointing(results)
-    assert summary["overall"] == {"hit_rate": pytest.approx(1 / 3), "center_baseline": pytest.approx(1 / 3), "words": 3}
+    assert summary["overall"] == {
+        "hit_rate": pytest.approx(1 / 3),
+        "center_baseline": pytest.approx(1 / 3),
+        "random_baseline": pytest.approx(1 / 6),
+        "words": 3,
+    }
     assert summary["per_category"] == {
-        "car": {"hit_rate": 0.0, "center_baseline": 1.0, "words": 1},
-        "dog": {"hit_rate": 0.0, "center_baseline": 0.0, "words": 1},
-        "person": {"hit_rate": 1.0, "center_baseline": 0.0, "words": 1},
+        "car": {"hit_rate": 0.0, "center_baseline": 1.0, "random_baseline": 0.25, "words": 1},
+        "dog": {"hit_rate": 0.0, "center_baseline": 0.0, "random_baseline": 0.125, "words": 1},
+        "person": {"hit_rate": 1.0, "center_baseline": 0.0, "random_baseline": 0.125, "words": 1},
     }
 
 
@@ -112,7 +124,7 @@ def test_pointing_game_accepts_torch_maps_and_refuses_flat_ones():
 
 def test_summary_of_no_words_has_no_rates():
     assert summarize_pointing([]) == {
-        "overall": {"hit_rate": None, "center_baseline": None, "words": 0},
+        "overall": {"hit_rate": None, "center_baseline": None, "random_baseline": None, "words": 0},
         "per_category": {},
     }
 
@@ -158,3 +170,123 @@ def test_grounding_runs_on_coco_mini_with_a_tiny_model(coco_mini, coco_train_row
         boxes = [box for box, name in objects if name == "person"]
         centre_hits.append(any(x <= width / 2 <= x + w and y <= height / 2 <= y + h for x, y, w, h in boxes))
     assert summary["overall"]["center_baseline"] == pytest.approx(sum(centre_hits) / len(centre_hits))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The grounding benchmark's pieces: random-cell baseline, focus statistics, generic mention -> label pointing
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_random_cell_baseline_is_the_share_of_cell_centres_in_the_boxes():
+    # 4x4 grid over 400x200: cell centres at x 50, 150, 250, 350 and y 25, 75, 125, 175.
+    assert grid_cell_centres((1, 2), (400, 200)).tolist() == [[100.0, 100.0], [300.0, 100.0]]
+    assert random_cell_hit_rate([[0, 0, 100, 100]], (4, 4), (400, 200)) == 2 / 16  # (50, 25), (50, 75)
+    assert random_cell_hit_rate([[0, 0, 400, 200]], (4, 4), (400, 200)) == 1.0
+    assert random_cell_hit_rate([[0, 0, 100, 100], [0, 0, 100, 100]], (4, 4), (400, 200)) == 2 / 16  # no double count
+    assert random_cell_hit_rate([[160, 80, 30, 30]], (4, 4), (400, 200)) == 0.0  # between centres
+    assert random_cell_hit_rate([[0, 0, 400, 60]], (2, 8), (400, 200)) == 8 / 16  # non-square grid: the top row
+
+
+def test_pointing_results_carry_the_random_cell_baseline():
+    results = pointing_game(WORDS, hand_made_maps(), image_size=(400, 200), objects=OBJECTS)
+    # person box: 2 of 16 centres; dog box [300, 100, 100, 100]: (350, 125), (350, 175); car [150..250, 50..150]:
+    # (150, 75), (250, 75), (150, 125), (250, 125).
+    assert [r.random_hit for r in results] == [2 / 16, 2 / 16, 4 / 16]
+    assert summarize_pointing(results)["overall"]["random_baseline"] == pytest.approx(8 / 48)
+
+
+def test_attention_statistics_of_flat_and_one_cell_maps():
+    flat = np.full((3, 2, 4), 1 / 8)
+    one_cell = np.stack([np.eye(8)[i].reshape(2, 4) for i in range(2)])
+    stats = attention_statistics([flat])
+    assert stats["entropy"] == pytest.approx(np.log(8)) and stats["entropy_ratio"] == pytest.approx(1.0)
+    assert stats["peak"] == pytest.approx(1 / 8) and stats["uniform_peak"] == 1 / 8 and stats["words"] == 3
+    stats = attention_statistics([one_cell, torch.tensor(flat)])  # words of several captions, numpy or torch
+    assert stats["words"] == 5
+    assert stats["entropy_ratio"] == pytest.approx(3 / 5)  # 2 words at 0 nats, 3 at log 8
+    assert stats["peak"] == pytest.approx((2 * 1.0 + 3 / 8) / 5)
+    half = np.array([[[0.5, 0.5, 0.0, 0.0]]])  # two of four cells: log 2 / log 4
+    assert attention_statistics([half])["entropy_ratio"] == pytest.approx(0.5)
+    assert attention_statistics([])["entropy_ratio"] is None
+    with pytest.raises(ValueError, match="share one grid"):
+        attention_statistics([flat, np.full((1, 3, 3), 1 / 9)])
+
+
+# A shapes scene, 128x128 on a 4x4 grid: a red circle in cell (0, 0), a blue square in cell (3, 2).
+SCENE = {
+    "bbox": [[4, 4, 24, 24], [68, 100, 24, 24]],
+    "category": ["circle", "square"],
+    "color": ["red", "blue"],
+}
+SCENE_WORDS = "a red circle above a blue square".split()
+
+
+def scene_maps() -> np.ndarray:
+    maps = np.stack([one_hot_map((4, 4), 1, 1) for _ in SCENE_WORDS])
+    maps[1] = one_hot_map((4, 4), 0, 0)  # "red" on the red circle
+    maps[2] = one_hot_map((4, 4), 2, 2)  # "circle" elsewhere: the shape word misses
+    maps[5] = 0.5 * one_hot_map((4, 4), 3, 2) + 0.5 * one_hot_map((4, 4), 3, 1)  # "blue": peak on the square
+    maps[6] = one_hot_map((4, 4), 3, 2)  # "square" on the blue square
+    return maps
+
+
+def test_generic_pointing_scores_shape_words_and_colour_shape_phrases():
+    shape_mentions, labels = SHAPES_SCORERS["shape word"]
+    results = pointing_game(SCENE_WORDS, scene_maps(), (128, 128), SCENE, mentions=shape_mentions, labels=labels)
+    assert [(r.word, r.category, r.hit, r.random_hit) for r in results] == [
+        ("circle", "red circle", False, 1 / 16),
+        ("square", "blue square", True, 1 / 16),
+    ]
+    phrase_mentions, labels = SHAPES_SCORERS["colour+shape phrase"]
+    results = pointing_game(SCENE_WORDS, scene_maps(), (128, 128), SCENE, mentions=phrase_mentions, labels=labels)
+    # "red" + "circle" summed: two equal peaks, (0, 0) comes first; "blue" + "square": (3, 2).
+    assert [(r.word, r.category, r.hit) for r in results] == [
+        ("circle", "red circle", True),
+        ("square", "blue square", True),
+    ]
+    # A wrong colour names no object of the scene: not scored.
+    wrong = "a green circle above a blue square".split()
+    assert [
+        r.category
+        for r in pointing_game(wrong, scene_maps(), (128, 128), SCENE, mentions=shape_mentions, labels=labels)
+    ] == ["blue square"]
+
+
+def test_generic_pointing_takes_any_word_to_category_function():
+    def animals(words):
+        return [(index, "dog") for index, word in enumerate(words) if word in {"hound", "mutt"}]
+
+    results = pointing_game(
+        "a hound and a man".split(), np.stack([one_hot_map((4, 4), 3, 3)] * 5), (400, 200), OBJECTS, mentions=animals
+    )
+    assert [(r.word, r.category, r.hit) for r in results] == [("hound", "dog", True)]
+
+
+def test_scorers_follow_the_boxes():
+    assert scorers_for([{"objects": SCENE}]) is SHAPES_SCORERS
+    assert scorers_for([{"objects": {"bbox": [], "category": []}}, {"objects": OBJECTS}]) is COCO_SCORERS
+    assert scorers_for([{"captions": ["no boxes"]}]) == {}
+
+
+def test_report_table_has_one_row_per_scorer():
+    report = {
+        "num_images": 2,
+        "exact": 0.5,
+        "metrics": {"CIDEr": 1.234, "BLEU-4": 0.5},
+        "pointing": {
+            "shape word": {
+                "overall": {"hit_rate": 0.25, "center_baseline": 0.0, "random_baseline": 0.0625, "words": 4}
+            },
+            "colour+shape phrase": {
+                "overall": {"hit_rate": 1.0, "center_baseline": 0.0, "random_baseline": 0.0625, "words": 4}
+            },
+        },
+        "attention": {"entropy_ratio": 0.5, "peak": 0.4, "uniform_peak": 1 / 16},
+    }
+    lines = report_table({"run": report}).splitlines()
+    assert lines[0].startswith(
+        "| model | images | CIDEr | BLEU-4 | exact | scorer | words | hit % | centre % | random %"
+    )
+    assert lines[2] == "| run | 2 | 1.234 | 0.500 | 50.0 | shape word | 4 | 25.0 | 0.0 | 6.2 | 50.0 | 0.400 (0.062) |"
+    assert lines[3].split(" | ")[5:8] == ["colour+shape phrase", "4", "100.0"]
+    assert len(lines) == 4

@@ -9,7 +9,13 @@ from PIL import Image
 from torch import nn
 
 from show_attend_tell import Caption, caption_images, load_image
-from show_attend_tell.visualization import plot_attention, save_attention_gif, upsample_attention
+from show_attend_tell.visualization import (
+    overlay_attention,
+    peak_label,
+    plot_attention,
+    save_attention_gif,
+    upsample_attention,
+)
 from tests.conftest import make_tiny
 
 
@@ -120,6 +126,8 @@ def test_one_panel_per_word_with_the_word_as_title(tmp_path, captions, coco_trai
     assert len(panels) == len(result.words)
     assert [axes.get_title() for axes in panels] == result.words
     assert figure._suptitle.get_text() == result.text == " ".join(result.words)
+    # Under each panel, its map's peak weight against a uniform map's: one-hot maps on the 2x2 grid.
+    assert [[text.get_text() for text in axes.texts] for axes in panels] == [["peak 1.000 = 4.0x uniform"]] * 7
     rows_of_panels = sorted({round(axes.get_position().y0, 3) for axes in panels}, reverse=True)
     assert len(rows_of_panels) == 3  # 7 words in rows of 3
     assert len({round(axes.get_position().x0, 3) for axes in panels}) == 3
@@ -156,6 +164,7 @@ def test_gif_has_one_frame_per_word_with_the_highlight_in_place(tmp_path, captio
     for index in range(gif.n_frames):
         gif.seek(index)
         frame = gif.convert("RGB")
+        assert frame.height > round(frame.width * photo.height / photo.width)  # the bar with the word and peak label
         assert frame.width == min(photo.width, 448)
         picture = frame.crop((0, 0, frame.width, round(frame.width * photo.height / photo.width)))
         ratios = block_brightening(picture, photo, (2, 2))
@@ -187,6 +196,52 @@ def test_real_attention_is_a_distribution_over_the_grid(captions, coco_train_row
     result = caption_images(model, processor, [coco_train_rows[5]["path"]], num_beams=2, max_new_tokens=4)[0]
     assert result.grid_size == (3, 3)
     np.testing.assert_allclose(result.attention.sum(axis=(1, 2)), 1.0, atol=1e-5)
+
+
+def test_caption_title_word_titles_and_peak_labels_never_overlap(captions, coco_train_rows):
+    """Measured on the rendered figure: the caption (on one line, or wrapped on a narrow figure) sits above the first
+    row's words, and each row's peak labels sit above the next row's words; all text stays inside the figure."""
+    photo = landscape_photo(coco_train_rows)
+    words = "a man riding a wave on top of a surfboard in the ocean next to a pier on a sunny day".split()
+    maps = np.full((len(words), 4, 4), 1 / 16)
+    for columns in (5, 2):
+        figure = plot_attention(Caption(" ".join(words), words, maps, photo), columns=columns)
+        renderer = figure.canvas.get_renderer()
+        figure.canvas.draw()
+        box = figure._suptitle.get_window_extent(renderer)
+        assert ("\n" in figure._suptitle.get_text()) == (columns == 2)  # wrapped to a narrow figure's width
+        assert box.x0 >= 0 and box.x1 <= figure.bbox.width and box.y1 <= figure.bbox.height
+        panels = image_panels(figure)
+        rows = [panels[start : start + columns] for start in range(0, len(panels), columns)]
+        for axes in rows[0]:
+            assert axes.title.get_window_extent(renderer).y1 < box.y0  # the bug: the caption covered these words
+        for upper, lower in zip(rows[:-1], rows[1:], strict=True):
+            lowest_label = min(text.get_window_extent(renderer).y0 for axes in upper for text in axes.texts)
+            highest_word = max(axes.title.get_window_extent(renderer).y1 for axes in lower)
+            assert highest_word < lowest_label
+        for axes in panels:  # words above their photo, labels below it, all on the figure
+            photo_box, title_box = axes.get_window_extent(renderer), axes.title.get_window_extent(renderer)
+            (label,) = axes.texts
+            assert title_box.y0 >= photo_box.y1 - 1 and label.get_window_extent(renderer).y1 <= photo_box.y0 + 1
+            assert label.get_window_extent(renderer).y0 >= 0
+
+
+def test_each_map_is_shown_from_its_own_minimum_to_its_maximum(coco_train_rows):
+    """A nearly flat map (minimum 60% of the peak) still shows where its peak is: the least attended area drops to
+    the floor brightness, as for a one-hot map; the printed peak weight tells the two apart."""
+    photo = landscape_photo(coco_train_rows).resize((200, 100))
+    flat = np.full((2, 2), 0.6)
+    flat[0, 1] = 1.0
+    flat /= flat.sum()
+    one_hot = np.array([[0.0, 1.0], [0.0, 0.0]])
+    for attention in (flat, one_hot):
+        ratios = block_brightening(overlay_attention(photo, attention), photo, (2, 2))
+        assert np.unravel_index(ratios.argmax(), ratios.shape) == (0, 1)
+        assert ratios[1, 0] < 0.35, ratios.round(2)  # bottom-left, far from the peak: near the 0.2 floor
+    assert peak_label(flat) == "peak 0.357 = 1.4x uniform" and peak_label(one_hot) == "peak 1.000 = 4.0x uniform"
+    uniform = np.full((2, 2), 0.25)  # a perfectly flat map: no place is lit more than another
+    shown = luminance(overlay_attention(photo, uniform))
+    np.testing.assert_allclose(shown, 0.2 * luminance(photo), atol=2.0)
 
 
 def test_upsampling_aligns_cells_with_their_share_of_the_image():

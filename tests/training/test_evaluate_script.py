@@ -83,8 +83,8 @@ def test_grounding_scores_every_people_word_on_photos_with_people(coco_run, coco
     assert grounding["overall"]["words"] == 4 * len(with_people)
     assert list(grounding["per_category"]) == ["person"]
     for rates in (grounding["overall"], grounding["per_category"]["person"]):
-        assert set(rates) == {"hit_rate", "center_baseline", "words"}
-        assert 0.0 <= rates["hit_rate"] <= 1.0 and 0.0 <= rates["center_baseline"] <= 1.0
+        assert set(rates) == {"hit_rate", "center_baseline", "random_baseline", "words"}
+        assert all(0.0 <= rates[key] <= 1.0 for key in ("hit_rate", "center_baseline", "random_baseline"))
 
 
 def test_markdown_table_lists_the_metrics_and_grounding(coco_run):

@@ -40,6 +40,18 @@ def test_cache_holds_the_backbone_features_and_is_reused(tmp_path, scenes):
     assert [path.name for path in tmp_path.iterdir()] == [cache.directory.name]  # no temporary folder left
 
 
+def test_cache_key_follows_the_feature_map(tmp_path, scenes):
+    """timm's features_only backbones hold the same weights whatever `out_indices`: the key must still differ, or a
+    `--feature_index -2` run reads the stride-32 features of an earlier run (it did: a shape error in the loop)."""
+    options = dict(backbone="tf_efficientnet_lite0", image_size=64)  # its feature backbones keep every block
+    model, processor = make_tiny(["a red circle"], **options)
+    finer, _ = make_tiny(["a red circle"], feature_index=-2, **options)
+    last = build_feature_cache(model, processor, scenes, tmp_path, dataset_fingerprint="data-a")
+    stride16 = build_feature_cache(finer, processor, scenes, tmp_path, dataset_fingerprint="data-a")
+    assert last.directory != stride16.directory
+    assert stride16.feature_shape == (finer.config.num_regions, finer.config.encoder_dim) != last.feature_shape
+
+
 def test_cache_key_follows_weights_image_size_and_data(tmp_path, scenes):
     model, processor = make_tiny(["a red circle"])
     first = build_feature_cache(model, processor, scenes, tmp_path, dataset_fingerprint="data-a").directory

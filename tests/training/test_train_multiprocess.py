@@ -91,3 +91,23 @@ def test_two_cpu_processes_run_self_critical_training_in_step(tmp_path):
     log = read_json(output_dir / "trainer_state.json")["log_history"]
     assert [("scst_reward" in entry) for entry in log] == [entry["epoch"] == 1 for entry in log]
     assert any(entry["epoch"] == 1 for entry in log)
+
+
+def test_two_cpu_processes_train_hard_attention_in_step(tmp_path):
+    # Each process samples its own locations; the reward baseline is averaged over both (a collective per batch), so
+    # both use the same baseline, and the averaged gradients keep the weights identical.
+    output_dir = tmp_path / "run"
+    launch_two_processes(
+        "--output_dir", output_dir,
+        "--attention_type", "hard",
+        "--max_train_samples", 8,  # 32 pairs: 2 batches of 8 per process and epoch
+        "--num_train_epochs", 2,
+        "--gradient_accumulation_steps", 2,
+        "--no_validation",
+        "--feature_cache", tmp_path / "cache",
+        "--save_weights_hash",
+    )  # fmt: skip
+    hashes = [(output_dir / f"weights_hash_{rank}.txt").read_text() for rank in (0, 1)]
+    assert hashes[0] == hashes[1]
+    log = read_json(output_dir / "trainer_state.json")["log_history"]
+    assert len(log) == 2 and all("hard_baseline" in entry and "hard_reward" in entry for entry in log)
