@@ -88,6 +88,7 @@ class DecoderStepForOnnx(nn.Module):
         embeddings = model.embed_tokens(input_ids)  # (rows, embed_dim)
         query = attention.hidden_projection(hidden).unsqueeze(1)  # (rows, 1, attention_dim)
         scores = attention.score(torch.tanh(projected_regions + query)).squeeze(-1)  # (rows, R)
+        scores = scores / attention.temperature  # config.attention_temperature (1 by default)
         alpha = scores.softmax(dim=-1)
         context = torch.bmm(alpha.unsqueeze(1), regions).squeeze(1)  # (rows, encoder_dim)
         beta = torch.sigmoid(attention.gate(hidden))
