@@ -6,24 +6,14 @@ from __future__ import annotations
 import torch
 
 from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor, caption_images
-from tests.training.train_utils import TINY_ARGS, read_json, read_weights, run_training
+from tests.training.train_utils import exact_resume_args, read_json, read_weights, run_training
 
 
 def test_hard_attention_run_resumes_exactly(tmp_path):
     # 12 scenes x 4 captions = 48 pairs = 6 batches of 8 = 3 optimizer steps per epoch (2 batches accumulated):
     # step 4 lies inside the second epoch; the sampled locations, the expected-context draws and the baseline must all
     # continue exactly.
-    common = [
-        *TINY_ARGS,
-        "--attention_type", "hard",
-        "--max_train_samples", 12,
-        "--gradient_accumulation_steps", 2,
-        "--max_train_steps", 8,
-        "--checkpointing_steps", 2,
-        "--checkpoints_total_limit", 10,
-        "--no_validation",
-        "--feature_cache", tmp_path / "cache",
-    ]  # fmt: skip
+    common = exact_resume_args(tmp_path, "--attention_type", "hard")
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     run_training(*common, "--output_dir", full)
     assert (full / "checkpoints" / "step_4" / "custom_checkpoint_0.pkl").is_file()  # the baseline's state

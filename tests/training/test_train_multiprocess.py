@@ -16,6 +16,13 @@ from tests.conftest import make_tiny
 from tests.training.train_utils import REPO_ROOT, TINY_ARGS, TRAIN_COMMAND, read_json, read_weights
 
 
+def same_weights_in_both_processes(output_dir) -> list[dict]:
+    """Assert that both processes saved the same weights (`--save_weights_hash`); return the run's log history."""
+    hashes = [(output_dir / f"weights_hash_{rank}.txt").read_text() for rank in (0, 1)]
+    assert hashes[0] == hashes[1]
+    return read_json(output_dir / "trainer_state.json")["log_history"]
+
+
 def launch_two_processes(*train_args) -> subprocess.CompletedProcess:
     """`python -m training.train` in two data-parallel CPU processes (gloo), with the tiny model settings."""
     command = [
@@ -49,8 +56,7 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
         "--save_weights_hash",
     )  # fmt: skip
 
-    hashes = [(output_dir / f"weights_hash_{rank}.txt").read_text() for rank in (0, 1)]
-    assert hashes[0] == hashes[1]
+    same_weights_in_both_processes(output_dir)
     assert "DistributedType.MULTI_CPU" in result.stderr and "Num processes: 2" in result.stderr
     assert read_json(output_dir / "trainer_state.json")["completed_steps"] == 8
     assert [entry["epoch"] for entry in read_json(output_dir / "val_metrics.json")["history"]] == [0, 1]
@@ -86,9 +92,7 @@ def test_two_cpu_processes_run_self_critical_training_in_step(tmp_path):
         "--save_weights_hash",
     )  # fmt: skip
 
-    hashes = [(output_dir / f"weights_hash_{rank}.txt").read_text() for rank in (0, 1)]
-    assert hashes[0] == hashes[1]
-    log = read_json(output_dir / "trainer_state.json")["log_history"]
+    log = same_weights_in_both_processes(output_dir)
     assert [("scst_reward" in entry) for entry in log] == [entry["epoch"] == 1 for entry in log]
     assert any(entry["epoch"] == 1 for entry in log)
 
@@ -107,7 +111,5 @@ def test_two_cpu_processes_train_hard_attention_in_step(tmp_path):
         "--feature_cache", tmp_path / "cache",
         "--save_weights_hash",
     )  # fmt: skip
-    hashes = [(output_dir / f"weights_hash_{rank}.txt").read_text() for rank in (0, 1)]
-    assert hashes[0] == hashes[1]
-    log = read_json(output_dir / "trainer_state.json")["log_history"]
+    log = same_weights_in_both_processes(output_dir)
     assert len(log) == 2 and all("hard_baseline" in entry and "hard_reward" in entry for entry in log)

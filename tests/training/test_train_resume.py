@@ -11,24 +11,14 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
-from tests.training.train_utils import TINY_ARGS, read_json, read_weights, run_training
+from tests.training.train_utils import TINY_ARGS, exact_resume_args, read_json, read_weights, run_training
 from training.checkpointing import TrainerState, checkpoint_problem, checkpoint_steps, save_checkpoint
 
 
 def test_resumed_run_matches_uninterrupted_run(tmp_path):
     # 12 scenes x 4 captions = 48 pairs = 6 batches of 8 = 3 optimizer steps per epoch (2 batches accumulated):
     # step 4 lies inside the second epoch, so resuming must skip its first 2 batches and restore RNG (dropout).
-    common = [
-        *TINY_ARGS,
-        "--max_train_samples", 12,
-        "--gradient_accumulation_steps", 2,
-        "--dropout", 0.5,
-        "--max_train_steps", 8,
-        "--checkpointing_steps", 2,
-        "--checkpoints_total_limit", 10,
-        "--no_validation",
-        "--feature_cache", tmp_path / "cache",
-    ]  # fmt: skip
+    common = exact_resume_args(tmp_path, "--dropout", 0.5)
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     run_training(*common, "--output_dir", full)
     run_training(*common, "--output_dir", resumed, "--resume_from_checkpoint", full / "checkpoints" / "step_4")

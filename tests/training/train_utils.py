@@ -29,6 +29,22 @@ TINY_ARGS = [
 ]  # fmt: skip
 
 
+def exact_resume_args(tmp_path: Path, *extra) -> list:
+    """Tiny settings of the exact-resume tests: 8 optimizer steps over 12 images (2 accumulated batches per step),
+    a checkpoint every 2 steps (all kept), no validation, the feature cache; `extra` adds options."""
+    return [
+        *TINY_ARGS,
+        *extra,
+        "--max_train_samples", 12,
+        "--gradient_accumulation_steps", 2,
+        "--max_train_steps", 8,
+        "--checkpointing_steps", 2,
+        "--checkpoints_total_limit", 10,
+        "--no_validation",
+        "--feature_cache", tmp_path / "cache",
+    ]  # fmt: skip
+
+
 def run_training(*argv: str) -> dict:
     """`training.train` with `argv` in this process (fresh Accelerate state); returns its summary."""
     from training.train import main
