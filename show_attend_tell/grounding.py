@@ -352,8 +352,24 @@ def attention_statistics(attention_maps: Iterable[Any]) -> dict[str, float | int
     }
 
 
-# Named scorers of a data set's boxes: `(mentions, labels)` for `pointing_game`.
-COCO_SCORERS: dict[str, tuple[MentionFunction, LabelFunction]] = {"object word": (caption_categories, box_categories)}
+def choosing_step_mentions(words: Sequence[str]) -> list[Mention]:
+    """COCO category words scored at the map of the step before them (the step that chose the object: the map of "a"
+    in "a dog"); a category word that starts the caption has no such step and is not scored."""
+    return [(index - 1, category) for index, category in caption_categories(words) if index > 0]
+
+
+def phrase_mentions(words: Sequence[str]) -> list[Mention]:
+    """COCO category words scored on the sum of their own map and the previous step's (the phrase "a dog")."""
+    return [((index - 1, index) if index > 0 else index, category) for index, category in caption_categories(words)]
+
+
+# Named scorers of a data set's boxes: `(mentions, labels)` for `pointing_game`. "object word" (the word's own map)
+# is the one every report leads with; the other two say whether the model looked before it named the object.
+COCO_SCORERS: dict[str, tuple[MentionFunction, LabelFunction]] = {
+    "object word": (caption_categories, box_categories),
+    "choosing step": (choosing_step_mentions, box_categories),
+    "phrase (step before + word)": (phrase_mentions, box_categories),
+}
 SHAPES_SCORERS: dict[str, tuple[MentionFunction, LabelFunction]] = {
     "shape word": (pair_head_mentions, attribute_categories),
     "colour+shape phrase": (pair_mentions, attribute_categories),
@@ -458,11 +474,13 @@ __all__ = [
     "attribute_categories",
     "box_categories",
     "caption_categories",
+    "choosing_step_mentions",
     "grid_cell_centres",
     "grounding_report",
     "grounding_scores",
     "pair_head_mentions",
     "pair_mentions",
+    "phrase_mentions",
     "point_in_boxes",
     "pointing_game",
     "random_cell_hit_rate",

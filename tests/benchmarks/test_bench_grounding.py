@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from benchmarks import bench_grounding, common
-from tests.conftest import make_tiny
+from tests.conftest import make_tiny, read_metadata
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,22 @@ def test_coco_mini_reports_captions_pointing_and_focus(monkeypatch, tmp_path, ma
     assert attention["words"] == 4 * 3 and attention["uniform_peak"] == 1 / 4  # 3 words per caption, 2x2 grid
     assert 0.0 <= attention["entropy_ratio"] <= 1.0 and attention["peak"] >= 1 / 4
     assert "## Grounding (" in results and "| tiny | 4 |" in results and "| object word |" in results
+
+
+def test_several_splits_with_boxes_only_and_the_three_coco_maps(monkeypatch, tmp_path, man_model_dir, coco_mini):
+    boxed = [
+        row for split in ("validation", "test") for row in read_metadata(coco_mini / split)
+        if row.get("objects") and row["objects"]["bbox"]
+    ]  # fmt: skip
+    argv = ["--model", str(man_model_dir), "--dataset_name", str(coco_mini), "--split", "validation", "test"]
+    reports, _ = run_benchmark(monkeypatch, tmp_path, *argv, "--boxed_only", "--no-save")
+    report = reports[man_model_dir.name]
+    assert 0 < len(boxed) < 80 and report["num_images"] == len(boxed)
+    pointing = report["pointing"]
+    assert list(pointing) == ["object word", "choosing step", "phrase (step before + word)"]
+    # "man man man": three person mentions per photo with a person; the first word has no step before it.
+    words = {name: summary["overall"]["words"] for name, summary in pointing.items()}
+    assert words["object word"] == words["phrase (step before + word)"] == 3 * words["choosing step"] // 2 > 0
 
 
 def test_shapes_scenes_by_default_and_no_save(monkeypatch, tmp_path, man_model_dir):

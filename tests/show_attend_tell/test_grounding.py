@@ -14,7 +14,9 @@ from show_attend_tell.grounding import (
     attention_peak,
     attention_statistics,
     caption_categories,
+    choosing_step_mentions,
     grid_cell_centres,
+    phrase_mentions,
     point_in_boxes,
     pointing_game,
     random_cell_hit_rate,
@@ -113,6 +115,20 @@ def test_pointing_game_on_hand_made_maps_has_the_known_answer():
         "dog": {"hit_rate": 0.0, "center_baseline": 0.0, "random_baseline": 0.125, "words": 1},
         "person": {"hit_rate": 1.0, "center_baseline": 0.0, "random_baseline": 0.125, "words": 1},
     }
+
+
+def test_choosing_step_and_phrase_score_the_step_before_an_object_word():
+    # "a man walks a dog": "a" (index 0) chose the man, "a" (index 3) chose the dog.
+    assert choosing_step_mentions(WORDS) == [(0, "person"), (3, "dog"), (6, "car"), (9, "kite")]
+    assert phrase_mentions(WORDS)[:2] == [((0, 1), "person"), ((3, 4), "dog")]
+    assert choosing_step_mentions("dogs and a cat".split()) == [(2, "cat")]  # a first word has no step before it
+    maps = hand_made_maps()
+    maps[3] = one_hot_map((4, 4), 3, 3)  # the "a" before "dog" looks at (350, 175): inside the dog box
+    chosen = pointing_game(WORDS, maps, (400, 200), OBJECTS, mentions=choosing_step_mentions)
+    assert [(r.word, r.category, r.hit) for r in chosen] == [("a", "person", False), ("a", "dog", True),
+                                                              ("two", "car", True)]  # fmt: skip
+    phrase = pointing_game(WORDS, maps, (400, 200), OBJECTS, mentions=phrase_mentions)
+    assert [(r.word, r.category) for r in phrase] == [("man", "person"), ("dog", "dog"), ("cars", "car")]
 
 
 def test_pointing_game_accepts_torch_maps_and_refuses_flat_ones():
