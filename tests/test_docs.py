@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor, caption_images
 from tests.conftest import REPO_ROOT
 from tests.training.train_utils import TINY_ARGS, run_training
 
-PAGES = sorted([REPO_ROOT / "README.md", REPO_ROOT / "RESULTS.md", *(REPO_ROOT / "docs").glob("*.md")])
+README = REPO_ROOT / "README.md"
+PAGES = sorted([README, REPO_ROOT / "RESULTS.md", *(REPO_ROOT / "docs").glob("*.md")])
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.M | re.S)
 
 # What a page's code leaves behind, beside its exit status: proof that it did what the page says.
@@ -43,23 +45,27 @@ def test_every_page_with_expectations_has_code():
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, coco_mini) -> Path:
-    """`runs/shapes` from `training.train` with tiny settings (a few seconds) and `photo.jpg`, a coco-mini photo."""
+    """`runs/shapes` from `training.train` with tiny settings (a few seconds; enough steps to caption in words, as a
+    trained folder does) and `photo.jpg`, a coco-mini photo."""
     folder = tmp_path_factory.mktemp("docs_workspace")
     run_training(
         *TINY_ARGS,
         "--max_train_samples", 16,
         "--max_eval_samples", 4,
-        "--max_train_steps", 4,
+        "--max_train_steps", 30,
         "--feature_cache", folder / "cache",
         "--output_dir", folder / "runs" / "shapes",
     )  # fmt: skip
     shutil.rmtree(folder / "cache")
     shutil.copy(sorted((coco_mini / "test").glob("*.jpg"))[0], folder / "photo.jpg")
+    model = ShowAttendTellForConditionalGeneration.from_pretrained(folder / "runs" / "shapes")
+    processor = ShowAttendTellProcessor.from_pretrained(folder / "runs" / "shapes")
+    assert caption_images(model, processor, [folder / "photo.jpg"])[0].words, "the stand-in must caption in words"
     return folder
 
 
-@pytest.mark.parametrize("page", PAGES_WITH_CODE)
-def test_python_blocks_run(page, workspace, tmp_path):
+def run_in_copy(command: list[str], workspace: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run `command` in a fresh copy of the workspace, offline, with this repository's code first on the path."""
     work = tmp_path / "work"
     shutil.copytree(workspace, work)
     env = {
@@ -69,13 +75,27 @@ def test_python_blocks_run(page, workspace, tmp_path):
         "MPLBACKEND": "Agg",
         "OMP_NUM_THREADS": "1",
     }
-    code = python_code(REPO_ROOT / page)
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True, timeout=600
-    )
+    result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    return result, work
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_CODE)
+def test_python_blocks_run(page, workspace, tmp_path):
+    result, work = run_in_copy([sys.executable, "-c", python_code(REPO_ROOT / page)], workspace, tmp_path)
     assert result.returncode == 0, f"{page}:\n{result.stderr[-3000:]}"
     missing = [name for name in EXPECTED_FILES.get(page, []) if not (work / name).is_file()]
     assert missing == [], f"{page} did not write {missing}"
+
+
+def test_readme_quick_start_commands_run(workspace, tmp_path):
+    """The quick start's commands after its training command (the fixture's tiny `runs/shapes` stands in for that)."""
+    block = re.search(r"## Quick start.*?```bash\n(.*?)```", README.read_text(), re.S).group(1)
+    train, *commands = block.strip().splitlines()
+    assert train == "python -m training.train --output_dir runs/shapes" and commands
+    result, work = run_in_copy(["bash", "-ec", "\n".join(commands)], workspace, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("photo.jpg\t")
+    assert (work / "attention" / "photo.png").is_file() and (work / "attention" / "photo.gif").is_file()
 
 
 def test_site_builds_strictly(tmp_path):
