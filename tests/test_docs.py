@@ -51,7 +51,7 @@ def workspace(tmp_path_factory, coco_mini) -> Path:
     run_training(
         *TINY_ARGS,
         "--max_train_samples", 16,
-        "--max_eval_samples", 4,
+        "--no_validation",
         "--max_train_steps", 30,
         "--feature_cache", folder / "cache",
         "--output_dir", folder / "runs" / "shapes",
