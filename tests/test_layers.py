@@ -1,4 +1,4 @@
-"""Layers point one way (README, Layout): the library imports nothing above it, only the library is installed, and the
+"""Layers point one way (docs/layout.md): the library imports nothing above it, only the library is installed, and the
 scripts above it run with `python -m` from the repository root, with no `sys.path` edits."""
 
 from __future__ import annotations
