@@ -177,7 +177,7 @@ def test_generate_continues_from_returned_cache(tiny, num_beams):
     first = model.generate(
         inputs["pixel_values"], **{**settings, "min_new_tokens": 3, "max_new_tokens": 3}, return_dict_in_generate=True
     )
-    cache = first.cache
+    cache = first[CACHE_NAME]  # `past_key_values` before transformers 5.24
     assert isinstance(cache, ShowAttendTellCache) and cache.get_seq_length() == first.sequences.shape[1] - 1
     if num_beams == 1:  # beam search may keep other beams after 3 steps than after 6: only greedy must agree
         continued = model.generate(

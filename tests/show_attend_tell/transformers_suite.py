@@ -45,7 +45,7 @@ def tests_directory(version: str = transformers.__version__) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root) as scratch:
         command = [sys.executable, "-m", "pip", "download", f"transformers=={version}", "--no-binary", ":all:"]
-        command += ["--no-deps", "--no-build-isolation", "-q", "-d", scratch]
+        command += ["--no-deps", "-q", "-d", scratch]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(
