@@ -94,7 +94,9 @@ class ShowAttendTellOutput(ModelOutput):
             The region features the decoder attended to.
         decoder_hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
             The LSTM's hidden state `h_t` after every step, one tensor of shape `(batch_size, steps, decoder_dim)`
-            (zeros at skipped padding steps); `generate()` collects these.
+            (zeros at skipped padding steps); `generate()` collects these. The tensor that the output layer reads,
+            except when `labels` are given without `use_cache` (packed steps): then a padded copy, which gradients
+            do not reach.
         encoder_hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
             `(encoder_last_hidden_state,)`, as `ShowAttendTellEncoderOutput.hidden_states`.
     """
