@@ -3,8 +3,9 @@ Show-Attend-Tell model with a tester in transformers' usual pattern (as for Pix2
 
 The test files come from the installed release's source distribution (tests/show_attend_tell/transformers_suite.py),
 so CI's compatibility leg holds the model to the contract of each release of its matrix (`remote_code` marker). Every
-test of the mixin runs, except those skipped below, each with the reason that the contract does not apply to a CNN
-encoder with an LSTM decoder.
+test of the mixin runs, except those that the mixin skips itself (accelerators, flash attention, tensor parallelism,
+self-attention outputs: `has_attentions = False`, ...) and those skipped below, each with its reason. The tests after
+the mixin's check the generation contract (GenerationTesterMixin is not in the source distributions).
 """
 
 from __future__ import annotations
