@@ -124,6 +124,9 @@ class ShowAttendTellConfig(PretrainedConfig):
             on `h_t`.
         vocab_size (`int`, *optional*, defaults to 1000):
             Number of words in the tokenizer (special tokens included).
+        use_cache (`bool`, *optional*, defaults to `True`):
+            Whether the model returns its decoding state (the LSTM's hidden and cell state) to continue from, as
+            transformers' decoders return their key/value cache. `generate()` relies on it.
         pad_token_id, bos_token_id, eos_token_id, unk_token_id (`int`, *optional*, default to 0, 1, 2, 3):
             Special token ids of the word-level tokenizer. Generation starts from `bos_token_id`
             (`decoder_start_token_id`).
@@ -150,6 +153,7 @@ class ShowAttendTellConfig(PretrainedConfig):
         hard_expected_context_prob: float = 0.5,
         deep_output: bool = True,
         vocab_size: int = 1000,
+        use_cache: bool = True,
         pad_token_id: int = 0,
         bos_token_id: int = 1,
         eos_token_id: int = 2,
@@ -188,6 +192,7 @@ class ShowAttendTellConfig(PretrainedConfig):
         self.hard_expected_context_prob = hard_expected_context_prob
         self.deep_output = deep_output
         self.vocab_size = vocab_size
+        self.use_cache = use_cache
         self.unk_token_id = unk_token_id
         kwargs.setdefault("is_encoder_decoder", True)
         kwargs.setdefault("decoder_start_token_id", bos_token_id)

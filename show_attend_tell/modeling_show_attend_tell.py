@@ -55,10 +55,14 @@ class ShowAttendTellEncoderOutput(ModelOutput):
         projected_regions (`torch.FloatTensor` of shape `(batch_size, num_regions, attention_dim)`, *optional*):
             The attention's encoder-side term `W_a a_i`. Computed once per image and reused at every decoding step
             and by every beam. When `None` (e.g. features from a cache), the model computes it.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+            `(last_hidden_state,)`: the encoder's one hidden state in transformers' layout. The backbone's earlier
+            feature maps are not region grids of the decoder (each stage has its own resolution and width).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     projected_regions: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 @dataclass
@@ -88,6 +92,13 @@ class ShowAttendTellOutput(ModelOutput):
             Always `None` (an LSTM has no self-attention); present because `generate()` reads it.
         encoder_last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_regions, encoder_dim)`):
             The region features the decoder attended to.
+        decoder_hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+            The LSTM's hidden state `h_t` after every step, one tensor of shape `(batch_size, steps, decoder_dim)`
+            (zeros at skipped padding steps); `generate()` collects these. The tensor that the output layer reads,
+            except when `labels` are given without `use_cache` (packed steps): then a padded copy, which gradients
+            do not reach.
+        encoder_hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+            `(encoder_last_hidden_state,)`, as `ShowAttendTellEncoderOutput.hidden_states`.
     """
 
     loss: torch.FloatTensor | None = None
@@ -107,15 +118,24 @@ class ShowAttendTellOutput(ModelOutput):
     cross_attentions: tuple[torch.FloatTensor, ...] | None = None
     decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
     encoder_last_hidden_state: torch.FloatTensor | None = None
+    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 class ShowAttendTellCache:
     """LSTM state carried between `generate()` steps: `hidden` and `cell` of shape `(rows, decoder_dim)`, one row per
     sequence being decoded (`batch_size * num_beams` in beam search).
 
-    It offers the part of transformers' `Cache` interface that generation uses (`get_seq_length`, `reorder_cache`)
-    without subclassing `Cache`, whose layer machinery is built for key/value tensors and changes between releases.
+    It offers the part of transformers' `Cache` interface that generation uses (`get_seq_length`, `reorder_cache`,
+    `is_compileable`, `is_linear`) without subclassing `Cache`, whose layer machinery is built for key/value tensors
+    and changes between releases. An output's cache can be passed back to `generate()`, with the output's sequences
+    as `decoder_input_ids`, to continue them.
     """
+
+    is_compileable = False  # generate() compiles decoding steps for static key/value caches; an LSTM state is none
+    # One recurrent layer, like the state of transformers' Mamba models: a fixed-size summary of every token seen, not
+    # one entry per token, so generate() never slices the inputs by the cache's length (the newest token is fed).
+    is_linear = (True,)
 
     def __init__(self, hidden: torch.Tensor, cell: torch.Tensor, seq_length: int):
         self.hidden = hidden
@@ -213,9 +233,12 @@ class ShowAttendTellEncoder(nn.Module):
                 f"{self.backbone.feature_info.channels()[-1]} channels"
             )
         self.stride = self.backbone.feature_info.reduction()[-1]  # pixels per grid cell
-        # timm initialised the backbone; transformers' `_init_weights` must not overwrite it.
+        # timm initialised the backbone's weights; transformers' `_init_weights` must not overwrite them. Its
+        # normalisation statistics (buffers, the same for every timm model) are `_init_weights`'s, so that a model
+        # built on the meta device and initialised with `init_weights()` gets them right.
         for module in self.backbone.modules():
-            module._is_hf_initialized = True
+            if not isinstance(module, nn.modules.batchnorm._NormBase):
+                module._is_hf_initialized = True
         self.region_projection = ShowAttendTellRegionProjection(config)  # W_a in the paper (+ positions)
         self.frozen_blocks: list[nn.Module] = []
 
@@ -230,10 +253,19 @@ class ShowAttendTellEncoder(nn.Module):
         return feature_map.flatten(2).transpose(1, 2)  # (batch, height * width, encoder_dim)
 
     def forward(
-        self, pixel_values: torch.FloatTensor, return_dict: bool = True, **kwargs
-    ) -> ShowAttendTellEncoderOutput:
+        self,
+        pixel_values: torch.FloatTensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ShowAttendTellEncoderOutput | tuple:
         regions = self.backbone_features(pixel_values)  # (batch, num_regions, encoder_dim)
-        return ShowAttendTellEncoderOutput(last_hidden_state=regions, projected_regions=self.region_projection(regions))
+        outputs = ShowAttendTellEncoderOutput(
+            last_hidden_state=regions,
+            projected_regions=self.region_projection(regions),
+            hidden_states=(regions,) if output_hidden_states else None,
+        )
+        return outputs if return_dict is not False else outputs.to_tuple()
 
     def blocks(self) -> list[nn.Module]:
         """The backbone's parameterised blocks from input to output (stem parts first, then each stage)."""
@@ -358,6 +390,11 @@ class ShowAttendTellPreTrainedModel(PreTrainedModel):
                 init.normal_(module.column_embedding, std=0.1)
         elif isinstance(module, nn.Embedding):
             init.uniform_(module.weight, -0.1, 0.1)
+        elif isinstance(module, nn.modules.batchnorm._NormBase) and module.track_running_stats:
+            # Only the running statistics: the affine weights are timm's (some backbones zero the last one of a block).
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
         elif isinstance(module, nn.LSTMCell):
             for name, param in module.named_parameters():
                 if "weight" in name:
@@ -430,13 +467,14 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         step_embeddings: torch.Tensor,
         batch_sizes: list[int],
         state: tuple[torch.Tensor, torch.Tensor],
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor]]:
+    ) -> tuple[torch.Tensor | None, ...]:
         """Run the LSTM over time-major `step_embeddings` of shape `(sum(batch_sizes), embed_dim)`, the layout of a
         `PackedSequence`: step `t` feeds the first `batch_sizes[t]` rows, so rows sorted by length leave the loop
-        when their caption ends. Returns logits, attentions, gates and the sampled hard-attention locations (-1: the
-        expected context; `None` unless a hard model is training) in the same layout, and the last state.
+        when their caption ends. Returns the LSTM's hidden states, the contexts (`None` without the deep output
+        layer), attentions, gates and the sampled hard-attention locations (-1: the expected context; `None` unless a
+        hard model is training) in the same layout, and the last state.
 
-        Only the recurrence is in the Python loop; the output layer runs once over all steps.
+        Only the recurrence is in the Python loop; the output layer (`_output_logits`) runs once over all steps.
         """
         hidden, cell = state
         hiddens, contexts, alphas, betas, locations = [], [], [], [], []
@@ -460,15 +498,20 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             contexts.append(context)
             alphas.append(alpha)
             betas.append(beta)
-        hiddens = torch.cat(hiddens)  # (sum(batch_sizes), decoder_dim)
+        contexts = torch.cat(contexts) if self.config.deep_output else None  # (sum(batch_sizes), encoder_dim)
+        locations = torch.cat(locations) if locations else None
+        return torch.cat(hiddens), contexts, torch.cat(alphas), torch.cat(betas), locations, (hidden, cell)
+
+    def _output_logits(
+        self, step_embeddings: torch.Tensor, hiddens: torch.Tensor, contexts: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Next-word logits `(tokens, vocab_size)` of the decoder's steps, from their word embeddings, hidden states
+        and contexts (`(tokens, ...)` each, the layout of `_decode`)."""
         if self.config.deep_output:
-            contexts = torch.cat(contexts)  # (sum(batch_sizes), encoder_dim)
             features = torch.tanh(step_embeddings + self.output_hidden(hiddens) + self.output_context(contexts))
         else:
             features = hiddens
-        logits = self.lm_head(self.dropout(features))  # (sum(batch_sizes), vocab_size)
-        locations = torch.cat(locations) if locations else None
-        return logits, torch.cat(alphas), torch.cat(betas), locations, (hidden, cell)
+        return self.lm_head(self.dropout(features))
 
     def _loss(
         self, logits: torch.Tensor, labels: torch.LongTensor, alphas: torch.Tensor, valid: torch.Tensor
@@ -492,10 +535,11 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         cache: ShowAttendTellCache | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         past_key_values: ShowAttendTellCache | None = None,
         **kwargs,
-    ) -> ShowAttendTellOutput:
+    ) -> ShowAttendTellOutput | tuple:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch_size, 3, height, width)`, *optional*):
             Images from the processor. Not needed when `encoder_outputs` is given.
@@ -512,7 +556,16 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         cache (`ShowAttendTellCache`, *optional*):
             LSTM state to continue from; the state is initialised from the mean region feature when omitted.
         use_cache (`bool`, *optional*):
-            Return the LSTM state as `cache`. Defaults to `True` in eval mode without `labels`.
+            Return the LSTM state as `cache`. Defaults to `config.use_cache` in eval mode without `labels`, else
+            `False`.
+        output_attentions (`bool`, *optional*):
+            Also return `cross_attentions` (defaults to `config.output_attentions`).
+        output_hidden_states (`bool`, *optional*):
+            Also return `decoder_hidden_states` and `encoder_hidden_states` (defaults to
+            `config.output_hidden_states`).
+        return_dict (`bool`, *optional*):
+            Return a `ShowAttendTellOutput` rather than a tuple of its fields that are not `None` (defaults to
+            `config.return_dict`).
         past_key_values (`ShowAttendTellCache`, *optional*):
             The name of `cache` before transformers 5.24; either name works under every supported release.
         """
@@ -523,6 +576,11 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             cache = past_key_values
         if cache is not None and not isinstance(cache, ShowAttendTellCache):
             raise TypeError(f"`cache` must be the ShowAttendTellCache of an earlier call, not {type(cache).__name__}")
+
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
 
         # 2. Region features and their attention projection, one copy per image.
         if encoder_outputs is None:
@@ -552,20 +610,21 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             state, past_length = self._initial_state(regions, copies), 0
         else:
             state, past_length = (cache.hidden, cache.cell), cache.get_seq_length()
-        use_cache = use_cache if use_cache is not None else (labels is None and not self.training)
+        if use_cache is None:
+            use_cache = self.config.use_cache and labels is None and not self.training
 
         # 5. Decode: the packed path for teacher forcing (training), the step path otherwise (generation).
         embeddings = self.embed_tokens(decoder_input_ids)  # (rows, steps, embed_dim)
         if labels is not None and not use_cache and copies == 1:
-            loss, logits, alphas, betas, locations, (hidden, cell) = self._forward_packed(
+            loss, logits, alphas, betas, locations, hiddens, (hidden, cell) = self._forward_packed(
                 regions, projected_regions, embeddings, labels, state
             )
         else:
-            loss, logits, alphas, betas, locations, (hidden, cell) = self._forward_steps(
+            loss, logits, alphas, betas, locations, hiddens, (hidden, cell) = self._forward_steps(
                 regions, projected_regions, embeddings, labels, state
             )
 
-        return ShowAttendTellOutput(
+        outputs = ShowAttendTellOutput(
             loss=loss,
             logits=logits,
             attentions=alphas,
@@ -573,8 +632,11 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             attention_locations=locations,
             cross_attentions=(alphas.unsqueeze(1),) if output_attentions else None,
             encoder_last_hidden_state=regions,
+            decoder_hidden_states=(hiddens,) if output_hidden_states else None,
+            encoder_hidden_states=(regions,) if output_hidden_states else None,
             **{CACHE_NAME: ShowAttendTellCache(hidden, cell, past_length + steps) if use_cache else None},
         )
+        return outputs if return_dict else outputs.to_tuple()
 
     def _forward_packed(
         self,
@@ -583,10 +645,10 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         embeddings: torch.Tensor,
         labels: torch.LongTensor,
         state: tuple[torch.Tensor, torch.Tensor],
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]]:
+    ) -> tuple[torch.Tensor, ...]:
         """Teacher forcing without a cache, one row per image: each caption leaves the LSTM loop after its last label.
-        Returns `(loss, logits, alphas, betas, locations, state)`, in batch order, zeros at the skipped padding steps
-        (-1 in `locations`, which is `None` unless a hard model is training)."""
+        Returns `(loss, logits, alphas, betas, locations, hiddens, state)`, in batch order, zeros at the skipped
+        padding steps (-1 in `locations`, which is `None` unless a hard model is training)."""
         steps = labels.shape[1]
         # 1. Caption lengths (up to the last label) and the packed, length-sorted layout of the inputs.
         valid = labels != -100  # (batch, steps)
@@ -595,13 +657,14 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         order = packed.sorted_indices
 
         # 2. The recurrence over the packed steps, with regions and state sorted like the rows.
-        logits, alphas, betas, locations, last_state = self._decode(
+        hiddens, contexts, alphas, betas, locations, last_state = self._decode(
             regions[order],
             projected_regions[order],
             packed.data,
             packed.batch_sizes.tolist(),
             (state[0][order], state[1][order]),
         )
+        logits = self._output_logits(packed.data, hiddens, contexts)
 
         # 3. Back to (batch, steps, ...) in batch order, zero-padded; the loss on the packed tokens.
         def unpack(values: torch.Tensor) -> torch.Tensor:  # (tokens, ...) -> (batch, steps, ...)
@@ -612,7 +675,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         if locations is not None:
             locations = unpack(locations + 1) - 1  # padding -> -1
         loss = self._loss(logits, packed_labels, alphas, valid)
-        return loss, unpack(logits), alphas, betas, locations, last_state
+        return loss, unpack(logits), alphas, betas, locations, unpack(hiddens), last_state
 
     def _forward_steps(
         self,
@@ -621,16 +684,14 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         embeddings: torch.Tensor,
         labels: torch.LongTensor | None,
         state: tuple[torch.Tensor, torch.Tensor],
-    ) -> tuple[
-        torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]
-    ]:
+    ) -> tuple[torch.Tensor | None, ...]:
         """Every row runs every step (generation: one step per call; or teacher forcing with a cache, or with several
-        copies per image). Returns `(loss, logits, alphas, betas, locations, state)`; `loss` is None without `labels`,
-        `locations` unless a hard model is training."""
+        copies per image). Returns `(loss, logits, alphas, betas, locations, hiddens, state)`; `loss` is None without
+        `labels`, `locations` unless a hard model is training."""
         rows, steps = embeddings.shape[:2]
         # 1. Time-major steps, all rows running.
         step_embeddings = embeddings.transpose(0, 1).reshape(rows * steps, -1)  # (steps * rows, embed_dim)
-        logits, alphas, betas, locations, last_state = self._decode(
+        hiddens, contexts, alphas, betas, locations, last_state = self._decode(
             regions, projected_regions, step_embeddings, [rows] * steps, state
         )
 
@@ -638,12 +699,17 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         def unstack(values: torch.Tensor) -> torch.Tensor:  # (steps * rows, ...) -> (rows, steps, ...)
             return values.view(steps, rows, *values.shape[1:]).transpose(0, 1)
 
-        logits, alphas, betas = unstack(logits), unstack(alphas), unstack(betas)
+        # The returned hidden states feed the output layer (gradients reach them), in the same memory layout.
+        hiddens = unstack(hiddens)
+        logits = unstack(
+            self._output_logits(step_embeddings, hiddens.transpose(0, 1).reshape(rows * steps, -1), contexts)
+        )
+        alphas, betas = unstack(alphas), unstack(betas)
         locations = unstack(locations) if locations is not None else None
         loss = None
         if labels is not None:
             loss = self._loss(logits.reshape(rows * steps, -1), labels.flatten(), alphas, labels != -100)
-        return loss, logits, alphas, betas, locations, last_state
+        return loss, logits, alphas, betas, locations, hiddens, last_state
 
     def _region_features(self, encoder_outputs: ModelOutput | tuple | list) -> ShowAttendTellEncoderOutput:
         """Region features and their attention projection, from our encoder's output, a tuple, or any `ModelOutput`
@@ -660,7 +726,9 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         projected = encoder_outputs.get("projected_regions")
         if projected is None:
             projected = self.encoder.region_projection(regions)
-        return ShowAttendTellEncoderOutput(last_hidden_state=regions, projected_regions=projected)
+        return ShowAttendTellEncoderOutput(
+            last_hidden_state=regions, projected_regions=projected, hidden_states=encoder_outputs.get("hidden_states")
+        )
 
     def _shift_right(self, labels: torch.LongTensor) -> torch.LongTensor:
         # (batch, steps) -> (batch, steps): [w1, ..., wn, eos] -> [bos, w1, ..., wn]; -100 becomes padding
@@ -678,24 +746,16 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         # The state is an LSTM's (h, c), not key/value tensors: the model creates its own cache.
         return False
 
-    def prepare_inputs_for_generation(
-        self,
-        input_ids: torch.LongTensor,
-        encoder_outputs: ShowAttendTellEncoderOutput | None = None,
-        use_cache: bool | None = None,
-        output_attentions: bool | None = None,
-        **model_kwargs,
-    ) -> dict:
+    def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, **model_kwargs) -> dict:
         """The inputs of one decoding step. Once there is an LSTM state, it stands for every earlier token, so only
-        the newest token is fed. (Overriding this documented hook keeps our decoding independent of how each
-        transformers release slices inputs for key/value caches.)"""
-        cache = model_kwargs.get(CACHE_NAME)
+        the newest token is fed; every other model keyword (`output_hidden_states`, ...) is passed on, as by
+        `GenerationMixin.prepare_inputs_for_generation`. (Overriding this documented hook keeps our decoding
+        independent of how each transformers release slices inputs for key/value caches.)"""
+        cache = model_kwargs.pop(CACHE_NAME, None)
         return {
+            **model_kwargs,
             "decoder_input_ids": input_ids if cache is None else input_ids[:, -1:],  # (rows, steps) or (rows, 1)
-            "encoder_outputs": encoder_outputs,
             "cache": cache,
-            "use_cache": use_cache,
-            "output_attentions": output_attentions,
         }
 
     def _expand_inputs_for_generation(

@@ -273,10 +273,11 @@ def verify_onnx(
 ) -> dict[str, Any]:
     """Compare the exported graphs with the PyTorch model on the same `pixel_values`.
 
-    Returns the maximum absolute differences of the logits and attention weights over every step of the PyTorch
-    greedy captions (teacher-forced through the ONNX decoder), and how many greedy and beam captions
-    (`num_beams`, the folder's length penalty) are token for token the same. With `check`, raises `OnnxExportError`
-    when logits or attention differ beyond the tolerances or a greedy caption differs (never for the quantised
+    Returns the maximum absolute differences of the logits, attention weights and LSTM hidden states (the model's
+    `decoder_hidden_states`) over every step of the PyTorch greedy captions (teacher-forced through the ONNX decoder),
+    and how many greedy and beam captions (`num_beams`, the folder's length penalty) are token for token the same.
+    With `check`, raises `OnnxExportError` when logits, attention or hidden states differ beyond the tolerances or a
+    greedy caption differs (never for the quantised
     decoder, whose differences are the point of measuring it)."""
     from show_attend_tell_onnx import OnnxCaptioner
 
@@ -285,10 +286,18 @@ def verify_onnx(
     with torch.inference_mode():
         greedy = model.generate(pixels, num_beams=1, output_attentions=True, return_dict_in_generate=True)
         steps_in = greedy.sequences  # (images, 1 + steps): teacher-force every step the model took
-        torch_out = model(pixel_values=pixels, decoder_input_ids=steps_in, use_cache=True)
+        torch_out = model(
+            pixel_values=pixels,
+            decoder_input_ids=steps_in,
+            use_cache=True,
+            output_attentions=False,
+            output_hidden_states=True,
+            return_dict=True,
+        )
+        (torch_hidden,) = torch_out.decoder_hidden_states  # (images, steps, decoder_dim): the LSTM state of each step
     encoded = captioner.encode(pixels.numpy())
     hidden, cell = encoded["hidden"], encoded["cell"]
-    logit_diff = attention_diff = 0.0
+    logit_diff = attention_diff = hidden_diff = 0.0
     eos = model.config.eos_token_id
     alive = np.ones(steps_in.shape[0], dtype=bool)  # compare steps up to each caption's eos only
     for step in range(steps_in.shape[1]):
@@ -299,6 +308,7 @@ def verify_onnx(
             attention_diff = max(
                 attention_diff, float(np.abs(out["alpha"] - torch_out.attentions[:, step].numpy())[alive].max())
             )
+            hidden_diff = max(hidden_diff, float(np.abs(hidden - torch_hidden[:, step].numpy())[alive].max()))
         if step + 1 < steps_in.shape[1]:
             alive &= steps_in[:, step + 1].numpy() != eos
     ort_greedy, ort_maps, _ = captioner.generate(pixels.numpy(), num_beams=1)
@@ -312,12 +322,15 @@ def verify_onnx(
         "decoder": "int8 dynamic quantisation" if quantized else "float32",
         "max_abs_diff_logits": logit_diff,
         "max_abs_diff_attention": attention_diff,
+        "max_abs_diff_hidden": hidden_diff,
         "max_abs_diff_attention_maps": map_diff,
         "greedy_same": greedy_same,
         f"beam{num_beams}_same": _same_captions(beam.numpy(), ort_beam, eos),
     }
     if check and not quantized:
-        if logit_diff > LOGIT_TOLERANCE or attention_diff > ATTENTION_TOLERANCE or greedy_same != pixels.shape[0]:
+        # The LSTM state is bounded by 1 like the attention weights, and held to the same tolerance.
+        within = logit_diff <= LOGIT_TOLERANCE and max(attention_diff, hidden_diff) <= ATTENTION_TOLERANCE
+        if not within or greedy_same != pixels.shape[0]:
             raise OnnxExportError(f"{model_dir}: the exported graphs do not reproduce the PyTorch model: {result}")
     return result
 

@@ -81,3 +81,17 @@ def tiny_model_dir(tmp_path_factory, coco_train_rows) -> Path:
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
     return directory
+
+
+def pytest_configure(config):
+    # Marks of transformers' common model tests (tests/show_attend_tell/test_transformers_common.py), declared by
+    # transformers' own conftest, which does not come with them.
+    for mark in (
+        "accelerate_tests",
+        "flash_attn_test",
+        "flash_attn_3_test",
+        "flash_attn_4_test",
+        "torch_compile_test",
+        "torch_export_test",
+    ):
+        config.addinivalue_line("markers", f"{mark}: a mark of transformers' common model tests")

@@ -54,6 +54,7 @@ def test_export_writes_checked_verified_files(exported):
     report = json.loads(printed[printed.index("{") :])
     verification = report["verification"]
     assert verification["max_abs_diff_logits"] < 1e-4 and verification["max_abs_diff_attention"] < 1e-5
+    assert verification["max_abs_diff_hidden"] < 1e-5
     assert verification["greedy_same"] == verification["beam3_same"] == 4
     quantized = report["quantized"]
     assert 0 < quantized["max_abs_diff_logits"] < 1.0  # int8 weights change the logits, a little

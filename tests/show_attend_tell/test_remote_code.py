@@ -126,3 +126,52 @@ def test_pipeline_in_process_accepts_paths_and_pil(tiny_model_dir, coco_train_ro
     from_path = captioner(path, max_new_tokens=5)
     from_pil = captioner(load_image(path), max_new_tokens=5)
     assert from_path == from_pil and isinstance(from_path[0]["generated_text"], str)
+
+
+CONTRACTS_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["show_attend_tell"] = None
+    import torch, transformers
+    from transformers import AutoModel
+
+    folder = sys.argv[1]
+    model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    torch.manual_seed(0)
+    pixels = torch.rand(2, 3, 64, 64)
+    ids = torch.tensor([[1, 5, 6], [1, 7, 8]])
+    with torch.no_grad():
+        as_tuple = model(pixel_values=pixels, decoder_input_ids=ids, return_dict=False)
+        full = model(pixel_values=pixels, decoder_input_ids=ids, output_hidden_states=True, output_attentions=True)
+        model.config.use_cache = False
+        no_cache = model(pixel_values=pixels, decoder_input_ids=ids)
+        model.config.use_cache = True
+    settings = dict(do_sample=False, num_beams=1, min_new_tokens=6, max_new_tokens=6)
+    whole = model.generate(pixels, **settings)
+    half = dict(settings, min_new_tokens=3, max_new_tokens=3)
+    first = model.generate(pixels, output_hidden_states=True, return_dict_in_generate=True, **half)
+    cache_name = "cache" if "cache" in first else "past_key_values"
+    continued = model.generate(pixels, decoder_input_ids=first.sequences, **{cache_name: first[cache_name]}, **half)
+    print(json.dumps({
+        "tuple": isinstance(as_tuple, tuple),
+        "tuple_logits": torch.equal(as_tuple[0], full.logits),
+        "decoder_hidden_states": list(full.decoder_hidden_states[0].shape),
+        "encoder_hidden_states": list(full.encoder_hidden_states[0].shape),
+        "cross_attentions": list(full.cross_attentions[0].shape),
+        "no_cache": getattr(no_cache, cache_name) is None,
+        "generated_hidden_states": len(first.decoder_hidden_states),
+        "continued": torch.equal(continued, whole),
+    }))
+    """
+)
+
+
+def test_saved_folder_honours_output_flags_and_continues_generation(tmp_path, tiny_model_dir):
+    """`output_hidden_states`, `output_attentions`, `return_dict`, `config.use_cache` and a continued `generate()`
+    under remote code, with the release of `REMOTE_CODE_PYTHON`."""
+    loaded = run_fresh_process(CONTRACTS_PROCESS, str(tiny_model_dir), tmp_path=tmp_path)
+    decoder_dim = json.loads((tiny_model_dir / "config.json").read_text())["decoder_dim"]
+    assert loaded["tuple"] and loaded["tuple_logits"] and loaded["no_cache"] and loaded["continued"]
+    assert loaded["decoder_hidden_states"] == [2, 3, decoder_dim]
+    assert loaded["encoder_hidden_states"][:2] == [2, 4] and loaded["cross_attentions"] == [2, 1, 3, 4]
+    assert loaded["generated_hidden_states"] == 3
