@@ -16,7 +16,7 @@ from typing import Any
 import timm
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from model_card.export import declared_requirements, is_secret_key, looks_like_token, secret_paths, staged_files
+from model_card.folder_rules import declared_requirements, is_secret_key, looks_like_token, secret_paths, staged_files
 from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor, caption_images
 from show_attend_tell.metrics import CAPTION_METRICS
 

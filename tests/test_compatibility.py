@@ -16,7 +16,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from model_card.export import declared_requirements
+from model_card.folder_rules import declared_requirements
 from show_attend_tell.configuration_show_attend_tell import TRANSFORMERS_REQUIREMENT
 from tests.conftest import REMOTE_CODE_PYTHON, REPO_ROOT
 

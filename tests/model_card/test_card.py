@@ -17,7 +17,8 @@ import pytest
 from huggingface_hub import ModelCard
 from PIL import Image
 
-from model_card.export import check_model_folder, declared_requirements, export_model_folder
+from model_card.export import check_model_folder, export_model_folder
+from model_card.folder_rules import declared_requirements
 from model_card.generator import HANDLER_PATH, Photo, write_model_card
 
 METRICS = {
