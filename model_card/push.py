@@ -25,8 +25,9 @@ from huggingface_hub import HfApi, ModelCard, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from .export import FORBIDDEN_PATTERNS, IGNORED_PATTERNS, check_model_folder, export_model_folder
-from .generator import Photo
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
+from model_card.export import FORBIDDEN_PATTERNS, IGNORED_PATTERNS, check_model_folder, export_model_folder
+from model_card.generator import Photo
 
 logger = logging.getLogger(__name__)
 
