@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import make_tiny
 from tests.training.train_utils import REPO_ROOT, TINY_ARGS, TRAIN_COMMAND, read_json, read_weights
+
+pytestmark = pytest.mark.slow  # three two-process launches: about a minute
 
 
 def same_weights_in_both_processes(output_dir) -> list[dict]:
