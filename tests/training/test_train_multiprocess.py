@@ -63,6 +63,7 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
         "--feature_cache", tmp_path / "cache",
         "--checkpointing_steps", "epoch",
         "--save_weights_hash",
+        "--log_level", "info",  # the accelerator state, logged at info
         by_path=True,
     )  # fmt: skip
 
