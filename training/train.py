@@ -1,7 +1,8 @@
 """Train a Show, Attend and Tell image captioner with Accelerate (one CPU, one GPU, or many processes).
 
 ```bash
-# Built-in offline default: synthetic coloured-shape scenes, a few minutes on a laptop CPU.
+# Built-in offline default: synthetic coloured-shape scenes, a few minutes on a laptop CPU. From the repository root,
+# by path or by module name alike (`python training/train.py`, `accelerate launch training/train.py ...`).
 python -m training.train --output_dir runs/shapes
 
 # A local imagefolder data set (metadata.jsonl with a `captions` list), frozen pretrained encoder + feature cache.
@@ -9,7 +10,7 @@ accelerate launch -m training.train --dataset_name ../shared/data/coco-mini --ou
 
 # Two data-parallel CPU processes (gloo). `accelerate launch --cpu --num_processes 2` starts only ONE process in
 # accelerate 1.x; the torchrun launcher (`--multi_gpu`) plus this script's `--cpu` gives two.
-accelerate launch --multi_gpu --num_processes 2 -m training.train --cpu --output_dir runs/shapes-ddp
+accelerate launch --multi_gpu --num_processes 2 training/train.py --cpu --output_dir runs/shapes-ddp
 
 # Continue a saved captioner with self-critical sequence training (CIDEr-D reward, training/scst.py).
 accelerate launch -m training.train --model_name_or_path runs/coco-mini --scst --dataset_name ../shared/data/coco-mini \
@@ -24,6 +25,9 @@ The story: arguments -> data (errors in the data surface here, before any traini
 captions -> model (pretrained backbone, frozen) -> feature cache of the frozen backbone -> AdamW + warmup/decay
 schedule -> loop (gradient accumulation, clipping, mixed precision, checkpoints, exact resume) -> validation by
 free-running beam search after every epoch (best model kept, early stopping) -> Hub-ready `--output_dir`.
+
+Output: one progress bar and one line per epoch (training loss, validation metrics, time, checkpoint path) on the main
+process; `--log_level info` (or TRANSFORMERS_VERBOSITY=info) adds the setup logs and Accelerate's checkpoint lines.
 
 Resuming: `--resume_from_checkpoint` alone continues from the newest intact `OUTPUT_DIR/checkpoints/step_N` written
 with the same options (or starts from scratch when there is none, so a preempted job can be relaunched with the same
