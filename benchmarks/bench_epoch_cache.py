@@ -18,6 +18,7 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from benchmarks.common import COCO_MINI, markdown_table, median_time, parse_args, report
 from show_attend_tell import (
     ShowAttendTellConfig,

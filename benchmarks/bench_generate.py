@@ -19,6 +19,7 @@ from functools import partial
 import torch
 from transformers import GenerationMixin
 
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from benchmarks.baseline import baseline_beam_search, baseline_greedy
 from benchmarks.common import (
     SIZES,

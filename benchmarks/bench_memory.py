@@ -18,6 +18,7 @@ from functools import partial
 
 import torch
 
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from benchmarks.common import (
     REPO_ROOT,
     SIZES,

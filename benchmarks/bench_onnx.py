@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from benchmarks.baseline import baseline_beam_search, baseline_greedy
 from benchmarks.common import SIZES, TUTORIAL_VOCAB_SIZE, build_model, markdown_table, median_time, parse_args, report
 from show_attend_tell import (

@@ -17,6 +17,7 @@ from functools import partial
 
 import torch
 
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from benchmarks.baseline import baseline_training_loss
 from benchmarks.bench_generate import tanh_attention_forward
 from benchmarks.common import (

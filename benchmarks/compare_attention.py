@@ -37,6 +37,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from benchmarks.common import COCO_MINI, REPO_ROOT, median_time, parse_args, report
 from show_attend_tell import (
     ShowAttendTellEncoderOutput,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from transformers import AutoModel, AutoProcessor
 
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from benchmarks.common import REPO_ROOT, parse_args, report
 from show_attend_tell.grounding import grounding_report
 from training.evaluate_captioner import BUILT_IN_DATASET, load_eval_split

@@ -25,8 +25,9 @@ from huggingface_hub import HfApi, ModelCard, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from .export import FORBIDDEN_PATTERNS, IGNORED_PATTERNS, check_model_folder, export_model_folder
-from .generator import Photo
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
+from model_card.export import FORBIDDEN_PATTERNS, IGNORED_PATTERNS, check_model_folder, export_model_folder
+from model_card.generator import Photo
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def push_folder(
     token: str | None = None,
     onnx: bool = False,
     web_space: str | None = None,
+    space: str | None = None,
     **card_kwargs,
 ) -> str:
     """Check access, regenerate the card and handler files, check the folder, then create the repo (and branch) and
@@ -112,7 +114,8 @@ def push_folder(
     `--push_to_hub`; `figures` are photos (paths or `model_card.generator.Photo`) for the card's attention figures.
 
     `onnx`: also export and verify `onnx/` (on the figure photos) and upload it. `web_space`: a Space id; the static
-    browser captioner is built from `onnx/` (exported when missing) and uploaded there after the model."""
+    browser captioner is built from `onnx/` (exported when missing) and uploaded there after the model. `space`: a
+    Space id; the Gradio demo (model_card/gradio_space.py) is uploaded there after the model."""
     check_hub_access(repo_id, token=token)
     folder = Path(model_dir)
     if onnx or web_space:
@@ -143,10 +146,15 @@ def push_folder(
     )
     logger.info("Pushed %s to %s", folder, info.commit_url)
     if web_space:
-        from .web_space import push_web_space
+        from model_card.web_space import push_web_space
 
         space_url = push_web_space(folder, web_space, model_id=repo_id, token=token, private=private)
         logger.info("Pushed the browser captioner to %s", space_url)
+    if space:
+        from model_card.gradio_space import push_gradio_space
+
+        space_url = push_gradio_space(space, repo_id, token=token, private=private)
+        logger.info("Pushed the Gradio demo to %s", space_url)
     return info.commit_url
 
 
@@ -167,6 +175,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--onnx", action="store_true", help="Also export, verify and upload onnx/ (ONNX Runtime).")
     parser.add_argument(
         "--web-space", default=None, metavar="SPACE_ID", help="Also publish the static browser captioner to this Space."
+    )
+    parser.add_argument(
+        "--space", default=None, metavar="SPACE_ID", help="Also publish the Gradio demo (model_card/space/) there"
     )
     return parser.parse_args(argv)
 
@@ -189,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             license=args.license,
             onnx=args.onnx,
             web_space=args.web_space,
+            space=args.space,
         )
     except (HubAccessError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,9 +1,12 @@
-"""Layers point one way (docs/layout.md): the library imports nothing above it, only the library is installed, and the
-scripts above it run with `python -m` from the repository root, with no `sys.path` edits."""
+"""Layers point one way (docs/layout.md): the library imports nothing above it, only the library is installed, no module
+imports itself back through others, and the scripts above it run from the repository root, by path (`python
+training/train.py`, `accelerate launch training/train.py`) or by module name (`python -m training.train`); one
+documented module, show_attend_tell/script_path.py, is the only `sys.path` edit."""
 
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +19,16 @@ from tests.conftest import REPO_ROOT
 
 LIBRARY = "show_attend_tell"
 ABOVE_THE_LIBRARY = ("training", "model_card", "benchmarks")
+SCRIPT_PATH_IMPORT = f"{LIBRARY}.script_path"
+SCRIPT_PATH_MODULE = REPO_ROOT / LIBRARY / "script_path.py"
+# Every script of the repository: a file above the library with a `__main__` block (not the Gradio Space's app, which
+# runs on the Space from the uploaded folder alone: tests/model_card/test_space.py).
+SCRIPTS = [
+    str(path.relative_to(REPO_ROOT))
+    for folder in ABOVE_THE_LIBRARY
+    for path in sorted((REPO_ROOT / folder).rglob("*.py"))
+    if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8") and "space" not in path.parts
+]
 NOT_COPIED = (
     ".git",
     "__pycache__",
@@ -73,16 +86,52 @@ def test_the_wheel_holds_only_the_library(tmp_path):
 
 
 @pytest.mark.parametrize("folder", [LIBRARY, *ABOVE_THE_LIBRARY])
-def test_no_sys_path_edits(folder):
-    """Scripts run as modules from the repository root (`python -m training.train`), where every folder imports by its
-    package name, so no file needs to change `sys.path`."""
+def test_no_other_sys_path_edits(folder):
+    """Every folder imports by its package name from the repository root; the one module that puts the root on
+    `sys.path` for a script started by path is show_attend_tell/script_path.py."""
     edits = [
         f"{path.relative_to(REPO_ROOT)}:{number}"
         for path in python_files(folder)
+        if path != SCRIPT_PATH_MODULE
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if "sys.path" in line
     ]
     assert edits == []
+
+
+def test_every_script_imports_the_script_path_module_before_its_own_packages():
+    assert len(SCRIPTS) >= 10
+    for script in SCRIPTS:
+        modules = [module for _, module in imported_modules(REPO_ROOT / script)]
+        own = [index for index, module in enumerate(modules) if module.split(".")[0] in ABOVE_THE_LIBRARY]
+        assert SCRIPT_PATH_IMPORT in modules, script
+        assert not own or modules.index(SCRIPT_PATH_IMPORT) < own[0], script
+
+
+@pytest.fixture(scope="module")
+def help_runs(tmp_path_factory) -> dict[str, subprocess.Popen]:
+    """`python SCRIPT --help` of every script, all started at once (each imports torch and transformers: seconds), from
+    the repository root, in an environment where only the library is importable, as after `pip install .`."""
+    installed = tmp_path_factory.mktemp("site")
+    for package in (LIBRARY, f"{LIBRARY}_onnx"):
+        (installed / package).symlink_to(REPO_ROOT / package, target_is_directory=True)
+    env = {**os.environ, "PYTHONPATH": str(installed), "OMP_NUM_THREADS": "1"}
+    runs = {
+        script: subprocess.Popen(
+            [sys.executable, script, "--help"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for script in SCRIPTS
+    }
+    yield runs
+    for run in runs.values():
+        run.kill()
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_runs_by_path_from_the_repository_root(help_runs, script):
+    stdout, stderr = help_runs[script].communicate(timeout=600)
+    assert help_runs[script].returncode == 0, stderr.decode()[-3000:]
+    assert stdout.decode().startswith(f"usage: {Path(script).name}")
 
 
 def test_no_module_shadows_a_library_it_uses():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ ARCHITECTURE_OPTIONS = (
 )
 # What validation computes: the caption metrics that are always computed (the library's table), and the loss.
 METRIC_CHOICES = (*METRIC_NAMES, "loss")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")  # as TRANSFORMERS_VERBOSITY
 
 
 def _checkpointing_steps(value: str) -> str | int:
@@ -261,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoints.add_argument("--with_tracking", action="store_true", help="Log to the trackers of --report_to.")
     checkpoints.add_argument("--report_to", type=str, default="tensorboard", help="tensorboard, wandb, all, ...")
     checkpoints.add_argument("--logging_steps", type=int, default=10, help="Log the training loss every N steps.")
+    checkpoints.add_argument(
+        "--log_level",
+        choices=LOG_LEVELS,
+        default=os.environ.get("TRANSFORMERS_VERBOSITY", "warning"),
+        help="Detail logged on the main process by this script and by Accelerate, Transformers and Datasets (default: "
+        "$TRANSFORMERS_VERBOSITY, else warning). Other processes log errors only. The progress bar and the line per "
+        "epoch (metrics, time, checkpoint) are always shown.",
+    )
     checkpoints.add_argument("--push_to_hub", action="store_true")
     checkpoints.add_argument("--hub_model_id", type=str, default=None, help="Repository for --push_to_hub.")
     checkpoints.add_argument("--hub_private_repo", action="store_true")

@@ -56,6 +56,7 @@ RESUMABLE_CHANGES = frozenset(
         "checkpointing_steps",
         "checkpoints_total_limit",
         "logging_steps",
+        "log_level",
         "with_tracking",
         "report_to",
         "push_to_hub",

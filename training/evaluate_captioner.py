@@ -23,6 +23,7 @@ import datasets
 import torch
 from transformers import AutoModel, AutoProcessor
 
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from show_attend_tell import caption_images
 from show_attend_tell.grounding import pointing_game, summarize_pointing
 from show_attend_tell.metrics import CAPTION_METRICS, compute_caption_metrics

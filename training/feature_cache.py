@@ -134,7 +134,10 @@ def build_feature_cache(
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     shards, feature_shape = [], None
-    with tqdm(total=len(dataset), desc="Caching encoder features", unit="img", disable=not progress) as bar:
+    # leave=False: once the cache is built, the training progress bar is the only one left on the screen
+    with tqdm(
+        total=len(dataset), desc="Caching encoder features", unit="img", disable=not progress, leave=False
+    ) as bar:
         for shard_start in range(0, len(dataset), shard_size):
             shard_end = min(shard_start + shard_size, len(dataset))
             parts = []

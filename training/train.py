@@ -1,7 +1,8 @@
 """Train a Show, Attend and Tell image captioner with Accelerate (one CPU, one GPU, or many processes).
 
 ```bash
-# Built-in offline default: synthetic coloured-shape scenes, a few minutes on a laptop CPU.
+# Built-in offline default: synthetic coloured-shape scenes, a few minutes on a laptop CPU. From the repository root,
+# by path or by module name alike (`python training/train.py`, `accelerate launch training/train.py ...`).
 python -m training.train --output_dir runs/shapes
 
 # A local imagefolder data set (metadata.jsonl with a `captions` list), frozen pretrained encoder + feature cache.
@@ -9,7 +10,7 @@ accelerate launch -m training.train --dataset_name ../shared/data/coco-mini --ou
 
 # Two data-parallel CPU processes (gloo). `accelerate launch --cpu --num_processes 2` starts only ONE process in
 # accelerate 1.x; the torchrun launcher (`--multi_gpu`) plus this script's `--cpu` gives two.
-accelerate launch --multi_gpu --num_processes 2 -m training.train --cpu --output_dir runs/shapes-ddp
+accelerate launch --multi_gpu --num_processes 2 training/train.py --cpu --output_dir runs/shapes-ddp
 
 # Continue a saved captioner with self-critical sequence training (CIDEr-D reward, training/scst.py).
 accelerate launch -m training.train --model_name_or_path runs/coco-mini --scst --dataset_name ../shared/data/coco-mini \
@@ -25,6 +26,9 @@ captions -> model (pretrained backbone, frozen) -> feature cache of the frozen b
 schedule -> loop (gradient accumulation, clipping, mixed precision, checkpoints, exact resume) -> validation by
 free-running beam search after every epoch (best model kept, early stopping) -> Hub-ready `--output_dir`.
 
+Output: one progress bar and one line per epoch (training loss, validation metrics, time, checkpoint path) on the main
+process; `--log_level info` (or TRANSFORMERS_VERBOSITY=info) adds the setup logs and Accelerate's checkpoint lines.
+
 Resuming: `--resume_from_checkpoint` alone continues from the newest intact `OUTPUT_DIR/checkpoints/step_N` written
 with the same options (or starts from scratch when there is none, so a preempted job can be relaunched with the same
 command); give a folder to pick a checkpoint. Resumed runs end with the same weights as uninterrupted ones. A run never
@@ -38,6 +42,7 @@ import json
 import logging
 import math
 import os
+import time
 from pathlib import Path
 
 import datasets
@@ -51,6 +56,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from show_attend_tell import (
     ShowAttendTellConfig,
     ShowAttendTellForConditionalGeneration,
@@ -187,6 +193,37 @@ def write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=2, default=str) + "\n")
 
 
+def set_up_logging(log_level: str, main_process: bool) -> None:
+    """`log_level` for this script's, Accelerate's, Transformers' and Datasets' logs on the main process (errors only on
+    the others); below info, the progress bars of Datasets and Transformers (loading, saving) are off too. An
+    `ACCELERATE_LOG_LEVEL` set in the environment still applies to Accelerate's loggers (Accelerate sets it on each)."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = logging.getLevelName(log_level.upper()) if main_process else logging.ERROR
+    for name in ("__main__", "training", "show_attend_tell", "model_card", "accelerate"):
+        logging.getLogger(name).setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+    if level > logging.INFO:
+        datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
+    else:
+        datasets.enable_progress_bars()
+        transformers.utils.logging.enable_progress_bar()
+
+
+def epoch_line(epoch: int, train_loss: float | None, metrics: dict, seconds: float, checkpoint: Path | None) -> str:
+    """The one line printed per epoch: `epoch 3 | train loss 2.1000 | BLEU-4 0.2100, ... | 41.2 s | checkpoint PATH`."""
+    parts = [f"epoch {epoch}"]
+    if train_loss is not None:
+        parts.append(f"train loss {train_loss:.4f}")
+    if metrics:
+        parts.append(", ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
+    parts.append(f"{seconds:.1f} s")
+    if checkpoint is not None:
+        parts.append(f"checkpoint {checkpoint}")
+    return " | ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
@@ -206,15 +243,8 @@ def main(argv: list[str] | None = None) -> dict:
         # Backbone blocks fine-tuned later are registered with DDP from the start but get no gradients before then.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=fine_tuning_planned)],
     )
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_up_logging(args.log_level, accelerator.is_local_main_process)
     logger.info(accelerator.state, main_process_only=False)
-    if accelerator.is_local_main_process:
-        datasets.utils.logging.set_verbosity_warning()
-        transformers.utils.logging.set_verbosity_warning()
-    else:
-        datasets.utils.logging.set_verbosity_error()
-        transformers.utils.logging.set_verbosity_error()
-        datasets.disable_progress_bars()
 
     if args.push_to_hub:  # fail before hours of training, not after (every process, so none waits for a dead one)
         from model_card.push import HubAccessError, check_hub_access
@@ -389,9 +419,13 @@ def main(argv: list[str] | None = None) -> dict:
     higher_is_better = args.metric_for_best_model != "loss"
     stop_early = False
 
-    def validate(epoch: int, frozen: bool) -> bool:
-        """Free-running beam search on the validation set, metrics, best model kept in OUTPUT_DIR; returns whether
-        early stopping is due."""
+    def report(line: str) -> None:  # shown at every --log_level, below the progress bar
+        if accelerator.is_main_process:
+            tqdm.write(line)
+
+    def validate(epoch: int, frozen: bool) -> tuple[dict, bool]:
+        """Free-running beam search on the validation set, metrics, best model kept in OUTPUT_DIR; returns the metrics
+        and whether early stopping is due."""
         metrics, predictions = caption_metrics(
             accelerator,
             model,
@@ -404,7 +438,6 @@ def main(argv: list[str] | None = None) -> dict:
         metrics["loss"] = validation_loss(accelerator, model, eval_dataloader, frozen)
         model.train()
         state.history.append({"epoch": epoch, "step": state.completed_steps, **metrics})
-        logger.info(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         logger.info(f"epoch {epoch} captions: {list(predictions.items())[:3]}")
         if args.with_tracking:
             accelerator.log({f"eval/{name}": value for name, value in metrics.items()}, step=state.completed_steps)
@@ -425,17 +458,20 @@ def main(argv: list[str] | None = None) -> dict:
                 and state.epochs_without_improvement >= args.early_stopping_patience
             )
         accelerator.wait_for_everyone()
-        return stop
+        return metrics, stop
 
     # A loaded captioner is validated before it trains (as "epoch -1"), so that the output folder keeps it when no
     # epoch of this run beats it (fine-tuning or SCST can make a good model worse).
     if args.model_name_or_path is not None and eval_data is not None and checkpoint is None:
-        validate(-1, set_stage(unwrapped, args, 0, collator, eval_collator, feature_caches))
+        started = time.perf_counter()
+        metrics, _ = validate(-1, set_stage(unwrapped, args, 0, collator, eval_collator, feature_caches))
+        report(epoch_line(-1, None, metrics, time.perf_counter() - started, None) + " | the loaded model")
 
     # ------------------------------------------------------------------------------------------------------------
     # Training loop
     # ------------------------------------------------------------------------------------------------------------
     for epoch in range(starting_epoch, args.num_train_epochs):
+        started, epoch_loss, epoch_batches = time.perf_counter(), 0.0, 0
         frozen = set_stage(unwrapped, args, epoch, collator, eval_collator, feature_caches)
         model.train()
         train_dataloader.set_epoch(epoch)
@@ -463,6 +499,8 @@ def main(argv: list[str] | None = None) -> dict:
                 optimizer.zero_grad()
             running_loss += loss.detach().float()  # a tensor: no device sync per batch, only when logging
             running_batches += 1
+            epoch_loss += loss.detach().float()
+            epoch_batches += 1
             if not accelerator.sync_gradients:
                 continue
             state.completed_steps += 1
@@ -488,16 +526,18 @@ def main(argv: list[str] | None = None) -> dict:
             if done:
                 break
 
+        metrics, saved = {}, None
         if eval_data is not None:
-            stop_early = validate(epoch, frozen)
+            metrics, stop_early = validate(epoch, frozen)
         if args.checkpointing_steps == "epoch" or (
             isinstance(args.checkpointing_steps, int) and state.completed_steps % args.checkpointing_steps == 0
         ):
-            save_checkpoint(accelerator, output_dir, state, args.checkpoints_total_limit)
+            saved = save_checkpoint(accelerator, output_dir, state, args.checkpoints_total_limit)
+        train_loss = float(epoch_loss) / epoch_batches if epoch_batches else None
+        report(epoch_line(epoch, train_loss, metrics, time.perf_counter() - started, saved))
         if stop_early:
-            logger.info(
-                f"Early stopping: no {args.metric_for_best_model} improvement for {args.early_stopping_patience} epochs"
-            )
+            patience = args.early_stopping_patience
+            report(f"Early stopping: no {args.metric_for_best_model} improvement for {patience} epochs")
             break
         if state.completed_steps >= args.max_train_steps:
             break

@@ -14,6 +14,7 @@ Environment: `MODEL_ID` (Hub id or folder, required), `MODEL_REVISION` (pin a re
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -24,7 +25,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from transformers import AutoModel, AutoProcessor  # noqa: E402
 
-from show_attend_tell import caption_images  # noqa: E402
+from show_attend_tell.pipeline_show_attend_tell import caption_images  # noqa: E402
 from show_attend_tell.visualization import plot_attention  # noqa: E402
 
 MAX_BEAMS = 8
@@ -89,8 +90,17 @@ def build_demo(model: Any, processor: Any, example_image: str | None = None) -> 
     return demo
 
 
+def space_model_id() -> str | None:
+    """The first entry of `models:` in the README.md next to this file (written by model_card/gradio_space.py)."""
+    from huggingface_hub import metadata_load
+
+    readme = Path(__file__).resolve().parent / "README.md"
+    models = (metadata_load(readme) or {}).get("models") if readme.is_file() else None
+    return models[0] if models and not models[0].startswith("OWNER/") else None
+
+
 def main() -> None:
-    model_id = os.environ.get("MODEL_ID")
+    model_id = os.environ.get("MODEL_ID") or space_model_id()
     if not model_id:
         raise SystemExit("Set MODEL_ID to a Show-Attend-Tell Hub repository (USER/NAME) or a local model folder.")
     model, processor = load_model(model_id, os.environ.get("MODEL_REVISION"))

@@ -33,6 +33,7 @@ def run_benchmark(monkeypatch, tmp_path, *argv: str) -> tuple[dict, str]:
     return json.loads((tmp_path / "reports.json").read_text()), results.read_text() if results.exists() else ""
 
 
+@pytest.mark.slow
 def test_coco_mini_reports_captions_pointing_and_focus(monkeypatch, tmp_path, man_model_dir, coco_mini):
     argv = ["--model", str(man_model_dir), "--name", "tiny", "--dataset_name", str(coco_mini), "--max_samples", "4"]
     reports, results = run_benchmark(monkeypatch, tmp_path, *argv)

@@ -69,6 +69,7 @@ def folder(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=rows, ascii_only=st.booleans())
 @example(  # all good: rows of one image merged, the three documented caption forms, unicode

@@ -58,6 +58,7 @@ print(json.dumps({"results": results, "errors": errors, "loaded_package": "show_
 """
 
 
+@pytest.mark.slow
 def test_handler_standalone(memorised_model_dir, memorised, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(memorised_model_dir, folder)

@@ -96,6 +96,7 @@ def test_check_hub_access_rejects_bad_repo_ids(monkeypatch):
             check_hub_access(repo_id, token=TOKEN)
 
 
+@pytest.mark.slow
 def test_push_to_local_hub_standin(model_folder, tmp_path, memorised):
     hub_root = tmp_path / "hub"
     metrics = tmp_path / "metrics.json"
@@ -160,6 +161,7 @@ def test_training_checkpoints_are_ignored_but_stray_pickles_are_not(tmp_path):
     assert forbidden_files(tmp_path) == ["pytorch_model.bin"]
 
 
+@pytest.mark.slow
 def test_push_with_onnx_and_the_browser_space(model_folder, tmp_path, memorised, monkeypatch):
     """`--onnx --web-space`: the model repository gets the verified onnx/ files, and the Space the static page."""
     with HubStandIn(tmp_path / "hub") as hub:

@@ -74,6 +74,7 @@ def python_greedy(folder: Path, photo: Path) -> str:
     return processor.batch_decode(sequences)[0]
 
 
+@pytest.mark.slow
 def test_page_captions_in_chromium(tmp_path, memorised_model_dir, memorised, coco_mini):
     _require_browser()
     from playwright.sync_api import sync_playwright

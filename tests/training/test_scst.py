@@ -80,6 +80,7 @@ def training_set_cider(model, processor) -> float:
     return float(cider.score(words, range(TRAIN_IMAGES)).mean())
 
 
+@pytest.mark.slow
 def test_scst_from_a_saved_captioner_raises_training_cider_and_saves_a_remote_code_folder(tmp_path):
     common = [
         *TINY_ARGS,

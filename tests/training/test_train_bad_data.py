@@ -60,6 +60,7 @@ def test_skip_bad_examples_trains_on_the_rest_and_reports_the_count(tmp_path, ca
             "--skip_bad_examples",
             "--max_train_steps", 2,
             "--no_validation",
+            "--log_level", "info",  # the count of images is an info line
         )  # fmt: skip
     assert "Skipped 1 bad example(s) of 6" in caplog.text and "scene_3.png" in caplog.text
     assert (output_dir / "model.safetensors").is_file()

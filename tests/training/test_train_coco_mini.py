@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from transformers import AutoModel, AutoProcessor
 
 from show_attend_tell import caption_images
@@ -14,6 +15,7 @@ from tests.conftest import read_metadata
 from tests.training.train_utils import read_json, run_training
 
 
+@pytest.mark.slow
 def test_short_coco_mini_run_beats_the_most_frequent_caption(tmp_path, coco_mini):
     output_dir = tmp_path / "coco-mini"
     run_training(

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from transformers import AutoModel, AutoProcessor
 
 from show_attend_tell import caption_images
@@ -68,6 +69,7 @@ def score_held_out_scenes(model_dir, num_scenes: int = 100) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_builtin_default_run(tmp_path):
     """Exactly the README command: about 2-3 minutes on one CPU thread (111-160 s measured), then 100 held-out
     scenes."""

@@ -9,11 +9,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import make_tiny
 from tests.training.train_utils import REPO_ROOT, TINY_ARGS, TRAIN_COMMAND, read_json, read_weights
+
+pytestmark = pytest.mark.slow  # three two-process launches: about a minute
 
 
 def same_weights_in_both_processes(output_dir) -> list[dict]:
@@ -23,13 +27,18 @@ def same_weights_in_both_processes(output_dir) -> list[dict]:
     return read_json(output_dir / "trainer_state.json")["log_history"]
 
 
-def launch_two_processes(*train_args) -> subprocess.CompletedProcess:
-    """`python -m training.train` in two data-parallel CPU processes (gloo), with the tiny model settings."""
+def launch_two_processes(*train_args, by_path: bool = False) -> subprocess.CompletedProcess:
+    """`python -m training.train` in two data-parallel CPU processes (gloo), with the tiny model settings; `by_path`:
+    README's command as typed instead, the `accelerate` command with the script's path (training/train.py)."""
+    if by_path:
+        launcher, script = [Path(sys.executable).with_name("accelerate"), "launch"], ["training/train.py"]
+    else:
+        launcher, script = [sys.executable, "-m", "accelerate.commands.launch"], TRAIN_COMMAND
     command = [
-        sys.executable, "-m", "accelerate.commands.launch",
+        *launcher,
         "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no",
-        *TRAIN_COMMAND,
+        *script,
         "--cpu",
         *TINY_ARGS,
         *train_args,
@@ -54,6 +63,8 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
         "--feature_cache", tmp_path / "cache",
         "--checkpointing_steps", "epoch",
         "--save_weights_hash",
+        "--log_level", "info",  # the accelerator state, logged at info
+        by_path=True,
     )  # fmt: skip
 
     same_weights_in_both_processes(output_dir)
