@@ -77,6 +77,9 @@ class TrainerState:
     best_metric: float | None = None
     best_epoch: int | None = None
     epochs_without_improvement: int = 0
+    # Wall time of the finished epochs (training and validation; not data loading or the feature cache), summed over
+    # the sessions of a resumed run.
+    train_runtime_s: float = 0.0
     run_id: str | None = None  # the run that wrote this state (None: written before runs had ids)
     settings: dict[str, Any] = field(default_factory=dict)  # `resume_settings` of that run
 

@@ -529,6 +529,7 @@ def main(argv: list[str] | None = None) -> dict:
         metrics, saved = {}, None
         if eval_data is not None:
             metrics, stop_early = validate(epoch, frozen)
+        state.train_runtime_s += time.perf_counter() - started
         if args.checkpointing_steps == "epoch" or (
             isinstance(args.checkpointing_steps, int) and state.completed_steps % args.checkpointing_steps == 0
         ):
@@ -558,6 +559,7 @@ def main(argv: list[str] | None = None) -> dict:
         "best": next((entry for entry in state.history if entry["epoch"] == state.best_epoch), None),
         "history": state.history,
         "completed_steps": state.completed_steps,
+        "train_runtime_s": state.train_runtime_s,
     }
     if accelerator.is_main_process:
         if eval_data is None:  # no validation: the last weights are the model

@@ -38,6 +38,7 @@ def test_output_folder_is_a_complete_model_that_loads_offline(tmp_path):
     assert [entry["epoch"] for entry in metrics["history"]] == [0, 1]
     best = max(metrics["history"], key=lambda entry: entry["CIDEr"])
     assert metrics["best"] == best and metrics["best_epoch"] == best["epoch"] == summary["best_epoch"]
+    assert 0 < metrics["train_runtime_s"] < 600  # the two epochs and their validation
     assert set(best) >= {"BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "loss"}
     assert read_json(output_dir / "training_args.json")["dataset_name"] == str(COCO_MINI)
     generation = read_json(output_dir / "generation_config.json")

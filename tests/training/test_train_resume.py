@@ -37,6 +37,9 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
     assert expected.keys() == actual.keys()
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
+    # Wall time carries over: the resumed run adds its epochs to those of the first session.
+    before = read_json(full / "checkpoints" / "step_4" / "trainer_state.json")["train_runtime_s"]
+    assert 0 < before < read_json(resumed / "trainer_state.json")["train_runtime_s"]
     start = read_weights(full / "checkpoints" / "step_4" / "model.safetensors")
     assert not torch.equal(start["lm_head.weight"], expected["lm_head.weight"])  # steps 5-8 did change the model
 
