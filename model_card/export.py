@@ -1,19 +1,31 @@
 """Make a saved model folder Hub-ready: model card, Inference Endpoints handler and its requirements, and a check that
-nothing is missing and no pickle-based weight file is present."""
+nothing is missing and no pickle-based weight file is present.
+
+```bash
+python -m model_card.export runs/flickr8k --metrics runs/flickr8k/eval-test/metrics.json \
+    --figure ../shared/data/coco-mini/test/000000442450.jpg --dataset flickr8k --license other
+```
+
+Nothing is uploaded (`python -m model_card.push` exports and uploads); the folder is then what a push would publish.
+"""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import fnmatch
 import json
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .folder_rules import STAGING_PREFIX, declared_requirements, secret_problems, staged_files
-from .generator import HANDLER_PATH, write_model_card
+import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
+from model_card.folder_rules import STAGING_PREFIX, declared_requirements, secret_problems, staged_files
+from model_card.generator import HANDLER_PATH, Photo, write_model_card
+from show_attend_tell.cli import CLIError, load_captioner
 
 REQUIRED_FILES = (
     "config.json",
@@ -166,10 +178,48 @@ def export_model_folder(
     return folder
 
 
+def add_card_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model card's options, shared by `python -m model_card.export` and `python -m model_card.push`."""
+    parser.add_argument(
+        "--metrics", default=None, help="metrics.json of training.evaluate_captioner (default: in the folder)."
+    )
+    parser.add_argument(
+        "--figure", action="append", default=[], help="A photo for an attention figure on the card (repeatable)."
+    )
+    parser.add_argument("--license", default="apache-2.0")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model_dir", help="Folder saved by save_pretrained (model + processor).")
+    add_card_arguments(parser)
+    parser.add_argument("--dataset", action="append", default=None, help="Training data set id for the card.")
+    args = parser.parse_args(argv)
+    try:
+        load_captioner(args.model_dir, device="cpu")  # a damaged folder gets the one-line message of the CLI
+        export_model_folder(
+            args.model_dir,
+            metrics_path=args.metrics,
+            figures=[Photo.from_path(path) for path in args.figure],
+            license=args.license,
+            datasets=args.dataset,
+        )
+    except (CLIError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.model_dir} is ready to publish")
+    return 0
+
+
 __all__ = [
+    "add_card_arguments",
     "FORBIDDEN_PATTERNS",
     "IGNORED_PATTERNS",
     "check_model_folder",
     "export_model_folder",
     "forbidden_files",
 ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,7 +26,13 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
-from model_card.export import FORBIDDEN_PATTERNS, IGNORED_PATTERNS, check_model_folder, export_model_folder
+from model_card.export import (
+    FORBIDDEN_PATTERNS,
+    IGNORED_PATTERNS,
+    add_card_arguments,
+    check_model_folder,
+    export_model_folder,
+)
 from model_card.generator import Photo
 
 logger = logging.getLogger(__name__)
@@ -165,13 +171,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--private", action="store_true", help="Create the repository as private.")
     parser.add_argument("--revision", default=None, help="Branch to push to (created if missing; default main).")
     parser.add_argument("--commit-message", default=None)
-    parser.add_argument(
-        "--metrics", default=None, help="metrics.json of training.evaluate_captioner (default: in the folder)."
-    )
-    parser.add_argument(
-        "--figure", action="append", default=[], help="A photo for an attention figure on the card (repeatable)."
-    )
-    parser.add_argument("--license", default="apache-2.0")
+    add_card_arguments(parser)
     parser.add_argument("--onnx", action="store_true", help="Also export, verify and upload onnx/ (ONNX Runtime).")
     parser.add_argument(
         "--web-space", default=None, metavar="SPACE_ID", help="Also publish the static browser captioner to this Space."

@@ -262,3 +262,21 @@ def test_failed_export_leaves_the_folder_as_it_was(model_folder, tmp_path, memor
     assert _snapshot(model_folder) == before  # no handler.py, requirements.txt, figures; the old card untouched
     assert [path.name for path in model_folder.iterdir() if path.name.startswith(".")] == []
     assert HF_LIKE not in str(error.value) and "nested-secret" not in str(error.value)
+
+
+def test_export_command_prepares_the_folder_and_names_what_is_wrong(model_folder, tmp_path, memorised, capsys):
+    from model_card.export import main
+
+    metrics = _metrics_file(tmp_path)
+    argv = [str(model_folder), "--metrics", str(metrics), "--figure", str(memorised[0]["path"]), "--license", "other"]
+    assert main([*argv, "--dataset", "flickr8k"]) == 0
+    assert check_model_folder(model_folder) == []
+    card = ModelCard.load(model_folder / "README.md")
+    assert card.data.license == "other" and card.data.datasets == ["flickr8k"]
+    assert "| BLEU-4 | 9.1 |" in card.text  # the test metrics of --metrics, x100
+    assert (model_folder / "figures" / "attention_1.png").is_file()
+
+    (model_folder / "model.safetensors").unlink()
+    capsys.readouterr()
+    assert main(argv) == 1
+    assert "model.safetensors" in capsys.readouterr().err
