@@ -50,7 +50,8 @@ def cache_key(backbone_name: str, backbone: nn.Module, image_processor: Any, dat
         "weights": weights_fingerprint(backbone),
         # Which feature map: timm's features_only backbones keep the same weights for every `out_indices`.
         "feature_map": getattr(getattr(backbone, "feature_info", None), "out_indices", None),
-        "image_processor": image_processor.to_dict(),
+        # What turns an image into pixels; not where the class lives (a saved folder's processor adds `auto_map`).
+        "image_processor": {name: value for name, value in image_processor.to_dict().items() if name != "auto_map"},
         "dataset": dataset_fingerprint,
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]

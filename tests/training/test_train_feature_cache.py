@@ -52,6 +52,20 @@ def test_cache_key_follows_the_feature_map(tmp_path, scenes):
     assert stride16.feature_shape == (finer.config.num_regions, finer.config.encoder_dim) != last.feature_shape
 
 
+def test_a_saved_and_reloaded_captioner_reuses_the_cache(tmp_path, scenes):
+    """SCST on a saved folder (`--model_name_or_path`) must read the cache its training built: the reloaded
+    processor's `auto_map` is not part of the key (it was, and the Flickr8k SCST run re-encoded 8,000 photos)."""
+    model, processor = make_tiny(["a red circle"])
+    first = build_feature_cache(model, processor, scenes, tmp_path / "cache", dataset_fingerprint="data-a")
+    model.save_pretrained(tmp_path / "folder")
+    processor.save_pretrained(tmp_path / "folder")
+    reloaded = type(model).from_pretrained(tmp_path / "folder")
+    reloaded_processor = type(processor).from_pretrained(tmp_path / "folder")
+    assert "auto_map" in reloaded_processor.image_processor.to_dict()
+    again = build_feature_cache(reloaded, reloaded_processor, scenes, tmp_path / "cache", dataset_fingerprint="data-a")
+    assert again.directory == first.directory
+
+
 def test_cache_key_follows_weights_image_size_and_data(tmp_path, scenes):
     model, processor = make_tiny(["a red circle"])
     first = build_feature_cache(model, processor, scenes, tmp_path, dataset_fingerprint="data-a").directory
