@@ -34,6 +34,7 @@ from model_card.export import (
     export_model_folder,
 )
 from model_card.generator import Photo
+from show_attend_tell import ModelFolderError, load_captioner
 
 logger = logging.getLogger(__name__)
 
@@ -185,8 +186,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    if not Path(args.model_dir, "config.json").is_file():
-        print(f"error: {args.model_dir} is not a saved model folder (no config.json)", file=sys.stderr)
+    try:
+        load_captioner(args.model_dir)  # a damaged folder gets the one-line message of `show-attend-tell caption`
+    except ModelFolderError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         url = push_folder(
