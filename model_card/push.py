@@ -5,8 +5,9 @@ python -m model_card.push outputs/sat-coco --repo-id USER/show-attend-tell-coco 
     --metrics eval/coco-test/metrics.json --figure ../shared/data/coco-mini/test/000000058636.jpg
 ```
 
-Checks Hub access first (fails fast offline, without a token, or with a read-only token), then regenerates the
-model card, copies the Inference Endpoints handler, checks the folder (`check_model_folder`) and uploads it with
+Checks that the folder loads (a damaged one gets the one-line message of `show-attend-tell caption`) and Hub access
+(fails fast offline, without a token, or with a read-only token) first, then regenerates the model card, copies the
+Inference Endpoints handler, checks the folder (`check_model_folder`) and uploads it with
 `huggingface_hub.upload_folder` (safetensors, code, JSON, card and figures only; never pickles). Large weight files go
 through the Hub's large-file storage automatically.
 """
