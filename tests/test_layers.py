@@ -1,7 +1,8 @@
-"""Layers point one way (docs/layout.md): the library imports nothing above it, only the library is installed, no module
-imports itself back through others, and the scripts above it run from the repository root, by path (`python
-training/train.py`, `accelerate launch training/train.py`) or by module name (`python -m training.train`); one
-documented module, show_attend_tell/script_path.py, is the only `sys.path` edit."""
+"""Layers point one way (docs/layout.md): each folder imports exactly the folders the page's table names, the library
+imports nothing above it, only the library is installed, no module imports itself back through others, and the
+scripts above it run from the repository root, by path (`python training/train.py`, `accelerate launch
+training/train.py`) or by module name (`python -m training.train`); one documented module,
+show_attend_tell/script_path.py, is the only `sys.path` edit."""
 
 from __future__ import annotations
 
