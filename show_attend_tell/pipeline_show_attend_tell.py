@@ -36,7 +36,7 @@ from safetensors import SafetensorError
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoProcessor, Pipeline
 
-MODEL_TYPE = "show_attend_tell"
+MODEL_TYPE = "show_attend_tell"  # the configuration's model_type (this file imports no other file of the folder)
 
 
 @dataclass
