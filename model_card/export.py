@@ -25,7 +25,7 @@ from typing import Any
 import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from model_card.folder_rules import STAGING_PREFIX, declared_requirements, secret_problems, staged_files
 from model_card.generator import HANDLER_PATH, Photo, write_model_card
-from show_attend_tell.cli import CLIError, load_captioner
+from show_attend_tell import load_captioner
 
 REQUIRED_FILES = (
     "config.json",
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", action="append", default=None, help="Training data set id for the card.")
     args = parser.parse_args(argv)
     try:
-        load_captioner(args.model_dir, device="cpu")  # a damaged folder gets the one-line message of the CLI
+        load_captioner(args.model_dir)  # a damaged folder gets the one-line message of `show-attend-tell caption`
         export_model_folder(
             args.model_dir,
             metrics_path=args.metrics,
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             license=args.license,
             datasets=args.dataset,
         )
-    except (CLIError, ValueError) as error:
+    except ValueError as error:  # ModelFolderError too
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"{args.model_dir} is ready to publish")

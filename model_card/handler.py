@@ -11,7 +11,10 @@ Response: [{"generated_text": "..."}] with one entry per image (per returned seq
           with `return_attention`, each entry also has "words", "attention" (one grid_height x grid_width map per
           word) and "grid_size".
 
-Captions come from the folder's own `caption_images` (in its pipeline file), the inference path of the package.
+Captions come from the folder's own custom pipeline (the class its config registers in `custom_pipelines`, loaded from
+the folder's pipeline file as remote code), built by its `from_pretrained`: a damaged folder (truncated or missing
+weights, missing processor files, a config that is not a Show-Attend-Tell config) fails at start with the one-line
+message of `show-attend-tell caption`.
 
 The handler serves the public: it never opens a file of the server (a string is an http(s) URL, a data URL or base64,
 nothing else), and every parameter is checked against a type and a range before it reaches `generate()`.
@@ -20,11 +23,12 @@ nothing else), and every parameter is checked against a type and a range before 
 from __future__ import annotations
 
 import math
-import sys
 from typing import Any
 
-import torch
-from transformers import AutoModel, AutoProcessor
+from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+# The custom pipeline that saved configs register (`config.custom_pipelines`), in the folder's pipeline file.
+PIPELINE_CLASS = "pipeline_show_attend_tell.ShowAttendTellCaptioningPipeline"
 
 MAX_BEAMS = 10
 MAX_NEW_TOKENS = 100
@@ -50,14 +54,10 @@ KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false"}
 
 class EndpointHandler:
     def __init__(self, path: str = "") -> None:
-        self.model = AutoModel.from_pretrained(path, trust_remote_code=True).eval()
-        self.processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
-        self.processor.check_model_config(self.model.config)
-        # The folder's processing module (loaded as remote code) reads bytes, base64, URLs and PIL images; its pipeline
-        # module holds the inference path.
-        processing = sys.modules[type(self.processor).__module__]
-        self._load_image, self._decode_base64 = processing.load_image, processing.decode_base64
-        self._caption_images = sys.modules[processing.ShowAttendTellCaptioningPipeline.__module__].caption_images
+        # Loaded from the folder (remote code) even when its config.json is not ours, so that such a folder too gets
+        # the pipeline's one-line message.
+        self.captioner = get_class_from_dynamic_module(PIPELINE_CLASS, path).from_pretrained(path)
+        self.model, self.processor = self.captioner.model, self.captioner.processor
 
     def __call__(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(data, dict):
@@ -76,16 +76,14 @@ class EndpointHandler:
         for index, image in enumerate(images):
             where = "inputs" if not isinstance(inputs, list) else f"inputs[{index}]"
             try:
-                pil_images.append(self._load_image(self._network_image(image)))
+                pil_images.append(self.processor.load_image(self._network_image(image)))
             except ValueError as error:
                 raise ValueError(f"{where}: {error}") from None
-        with torch.inference_mode():
-            captions = self._caption_images(
-                self.model, self.processor, pil_images, batch_size=MAX_IMAGES, **generate_kwargs
-            )
-        if return_attention:
-            return [caption.to_dict() for caption in captions]
-        return [{"generated_text": caption.text} for caption in captions]
+        # Only PIL images reach the pipeline: nothing in a request names a file of this server.
+        outputs = self.captioner(
+            pil_images, batch_size=len(pil_images), return_attention=return_attention, **generate_kwargs
+        )
+        return [entry for per_image in outputs for entry in per_image]  # num_return_sequences entries per image
 
     def _network_image(self, image: Any) -> Any:
         """What a request may carry: bytes, a PIL image, or a string that is an http(s) URL, a data URL or base64.
@@ -96,7 +94,7 @@ class EndpointHandler:
             raise ValueError(f"expected image bytes, a base64 string or an http(s) URL, got {type(image).__name__}")
         if image.startswith(("http://", "https://", "data:image/")):
             return image
-        data = self._decode_base64(image)
+        data = self.processor.decode_base64(image)
         if data is None:
             raise ValueError(
                 "a string must be an http(s) URL, a data URL or base64 image data (file paths are not accepted), "

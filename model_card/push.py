@@ -5,8 +5,9 @@ python -m model_card.push outputs/sat-coco --repo-id USER/show-attend-tell-coco 
     --metrics eval/coco-test/metrics.json --figure ../shared/data/coco-mini/test/000000058636.jpg
 ```
 
-Checks Hub access first (fails fast offline, without a token, or with a read-only token), then regenerates the
-model card, copies the Inference Endpoints handler, checks the folder (`check_model_folder`) and uploads it with
+Checks that the folder loads (a damaged one gets the one-line message of `show-attend-tell caption`) and Hub access
+(fails fast offline, without a token, or with a read-only token) first, then regenerates the model card, copies the
+Inference Endpoints handler, checks the folder (`check_model_folder`) and uploads it with
 `huggingface_hub.upload_folder` (safetensors, code, JSON, card and figures only; never pickles). Large weight files go
 through the Hub's large-file storage automatically.
 """
@@ -34,6 +35,7 @@ from model_card.export import (
     export_model_folder,
 )
 from model_card.generator import Photo
+from show_attend_tell import ModelFolderError, load_captioner
 
 logger = logging.getLogger(__name__)
 
@@ -185,8 +187,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    if not Path(args.model_dir, "config.json").is_file():
-        print(f"error: {args.model_dir} is not a saved model folder (no config.json)", file=sys.stderr)
+    try:
+        load_captioner(args.model_dir)  # a damaged folder gets the one-line message of `show-attend-tell caption`
+    except ModelFolderError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         url = push_folder(

@@ -9,7 +9,13 @@ from .modeling_show_attend_tell import (
     ShowAttendTellForConditionalGeneration,
     ShowAttendTellOutput,
 )
-from .pipeline_show_attend_tell import Caption, ShowAttendTellCaptioningPipeline, caption_images
+from .pipeline_show_attend_tell import (
+    Caption,
+    ModelFolderError,
+    ShowAttendTellCaptioningPipeline,
+    caption_images,
+    load_captioner,
+)
 from .processing_show_attend_tell import (
     ShowAttendTellProcessor,
     build_image_processor,
@@ -31,6 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Caption",
+    "ModelFolderError",
     "ShowAttendTellCache",
     "ShowAttendTellCaptioningPipeline",
     "ShowAttendTellConfig",
@@ -41,5 +48,6 @@ __all__ = [
     "build_image_processor",
     "build_tokenizer",
     "caption_images",
+    "load_captioner",
     "load_image",
 ]

@@ -9,7 +9,6 @@ the registry, runs the chosen subcommand and turns `CLIError`s into a one-line m
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -54,65 +53,19 @@ def _one_line(error: BaseException) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _looks_like_path(name: str) -> bool:
-    """Hub ids are `name` or `owner/name`; anything else that does not exist is a missing local folder."""
-    return (
-        name.startswith((".", "/", "~"))
-        or name.endswith(("/", os.sep))
-        or name.count("/") > 1
-        or (os.sep != "/" and os.sep in name)
-    )
+def load_captioner(model_name: str, device: str | None = None, label: str | None = None) -> tuple[Any, Any]:
+    """`(model, processor)` on `device` (default: cuda when available), loaded by the library's `load_captioner`; a
+    folder or Hub id that is not a complete Show-Attend-Tell model is a `CLIError` naming `label` (default
+    `--model NAME`)."""
+    from .pipeline_show_attend_tell import ModelFolderError
+    from .pipeline_show_attend_tell import load_captioner as load_model_folder
 
-
-def load_captioner(model_name: str, device: str | None = None) -> tuple[Any, Any]:
-    """`(model, processor)` from a saved folder or a Hub id, with clear `CLIError`s for anything that is not a
-    Show-Attend-Tell model."""
-    from safetensors import SafetensorError
-    from transformers import AutoConfig, AutoModel, AutoProcessor
-
-    path = Path(model_name).expanduser()
-    local = path.exists()
-    if local:
-        if not path.is_dir():
-            raise CLIError(f"--model {model_name}: not a folder (expected a saved model folder with config.json)")
-        if not (path / "config.json").is_file():
-            raise CLIError(f"--model {model_name}: no config.json in this folder, so it is not a saved model")
-    elif _looks_like_path(model_name):
-        raise CLIError(f"--model {model_name}: model folder not found")
-    source = str(path) if local else model_name  # otherwise a Hub id
-    where = "folder" if local else "Hub model"
     try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=True)
-    except (OSError, ValueError, KeyError) as error:
-        if not local:
-            raise CLIError(
-                f"--model {model_name}: could not load this Hub model (offline, private or misspelled? "
-                f"pass a local folder instead): {_one_line(error)}"
-            ) from None
-        message = f"config.json is not a loadable model config: {_one_line(error)}"
-        raise CLIError(f"--model {model_name}: {message}") from None
-    if getattr(config, "model_type", None) != "show_attend_tell":
-        raise CLIError(
-            f"--model {model_name}: a {getattr(config, 'model_type', 'unknown')!r} model, not a Show-Attend-Tell model"
+        return load_model_folder(
+            model_name, device or ("cuda" if _cuda_available() else "cpu"), label=label or f"--model {model_name}"
         )
-    try:
-        model = AutoModel.from_pretrained(source, trust_remote_code=True)
-        processor = AutoProcessor.from_pretrained(source, trust_remote_code=True)
-    except (OSError, ValueError, KeyError, SafetensorError) as error:
-        raise CLIError(f"--model {model_name}: incomplete or broken {where}: {_one_line(error)}") from None
-    except RuntimeError as error:  # transformers: a weight's shape is not the one config.json implies
-        raise CLIError(
-            f"--model {model_name}: the weights do not fit the model that config.json describes (a weight's shape "
-            f"differs; was config.json edited?): {type(error).__name__} from transformers"
-        ) from None
-    if not hasattr(processor, "check_model_config"):
-        raise CLIError(f"--model {model_name}: no Show-Attend-Tell processor (image processor + tokenizer) saved")
-    try:
-        processor.check_model_config(model.config)
-    except ValueError as error:
-        raise CLIError(f"--model {model_name}: {error}") from None
-    device = device or ("cuda" if _cuda_available() else "cpu")
-    return model.to(device).eval(), processor
+    except ModelFolderError as error:
+        raise CLIError(str(error)) from None
 
 
 def _cuda_available() -> bool:
@@ -269,6 +222,8 @@ def run_export_onnx(args: argparse.Namespace) -> int:
         check_image_files(args.verify_images)
     from .onnx_export import OnnxExportError, export_onnx
 
+    with quiet_libraries():
+        load_captioner(str(args.model), "cpu", label=str(args.model))  # a damaged folder: the one-line message
     try:
         with quiet_libraries():
             report = export_onnx(args.model, args.verify_images, quantize=args.quantize, num_beams=args.num_beams)

@@ -4,11 +4,17 @@
            --captions_from_generation--> [Caption(text, words, attention on the (height, width) grid, image)]
 
 `caption_images` runs these steps in batches (`caption_batch` runs one batch, of pixels or of cached region
-features); the pipeline (`pipeline(model=DIR, trust_remote_code=True)`) runs the same steps split into transformers'
-preprocess / forward / postprocess. The CLI, the Space, the endpoint handler, evaluation, validation during training
-and the attention figures all go through `caption_images` or `caption_batch`. The rule for where a
-caption ends lives in `captions_from_generation` only: at the first end-of-sequence token; special tokens are dropped,
-and every kept token is one word with one attention map.
+features); the pipeline (`pipeline(model=DIR, trust_remote_code=True)`, or `ShowAttendTellCaptioningPipeline.
+from_pretrained(DIR)`) runs the same steps split into transformers' preprocess / forward / postprocess. The CLI, the
+Space, evaluation, validation during training and the attention figures go through `caption_images` or
+`caption_batch`, the endpoint handler through the pipeline. The rule for where a caption ends lives in
+`captions_from_generation` only: at the first end-of-sequence token; special tokens are dropped, and every kept token
+is one word with one attention map.
+
+`load_captioner` is the one rule for opening a model folder: a damaged one (truncated or missing weights, missing
+processor files, a config that is not a Show-Attend-Tell config) is a `ModelFolderError` of one line. The CLI (`caption`
+and `export-onnx`), the export and push commands, evaluation, training's `--model_name_or_path`, the pipeline's
+`from_pretrained` and the endpoint handler load through it.
 
 transformers 5 removed the built-in "image-to-text" pipeline; saved Show-Attend-Tell folders register this class under
 that task name in `config.custom_pipelines` (set by the configuration). This file imports no other file of the folder,
@@ -17,15 +23,20 @@ so that a saved folder runs it under every supported transformers release.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import SafetensorError
 from tqdm.auto import tqdm
-from transformers import Pipeline
+from transformers import AutoConfig, AutoModel, AutoProcessor, Pipeline
+
+MODEL_TYPE = "show_attend_tell"  # the configuration's model_type (this file imports no other file of the folder)
 
 
 @dataclass
@@ -175,6 +186,89 @@ def caption_images(
     return captions
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# Loading a model folder
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class ModelFolderError(ValueError):
+    """A model folder or Hub id that does not hold a loadable Show-Attend-Tell model; the message is one line."""
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub ids are `name` or `owner/name`; anything else that does not exist is a missing local folder."""
+    return (
+        name.startswith((".", "/", "~"))
+        or name.endswith(("/", os.sep))
+        or name.count("/") > 1
+        or (os.sep != "/" and os.sep in name)
+    )
+
+
+def load_captioner(
+    model_name_or_path: str | os.PathLike,
+    device: str | torch.device | None = None,
+    *,
+    label: str | None = None,
+    trust_remote_code: bool = True,
+) -> tuple[Any, Any]:
+    """`(model, processor)` from a saved folder or a Hub id, the model in eval mode (on `device` when given).
+
+    Anything that is not a complete Show-Attend-Tell model raises `ModelFolderError` with a one-line message that
+    starts with `label` (default: the folder or id): a missing folder, no or a foreign `config.json`, missing or
+    truncated weights, weights of another shape, missing processor files, a tokenizer from another folder.
+    `trust_remote_code=False` loads the classes registered in this process (the installed library) instead of the
+    folder's code."""
+    name = str(model_name_or_path)
+    label = label or name
+    path = Path(name).expanduser()
+    local = path.exists()
+    if local:
+        if not path.is_dir():
+            raise ModelFolderError(f"{label}: not a folder (expected a saved model folder with config.json)")
+        if not (path / "config.json").is_file():
+            raise ModelFolderError(f"{label}: no config.json in this folder, so it is not a saved model")
+    elif _looks_like_path(name):
+        raise ModelFolderError(f"{label}: model folder not found")
+    source = str(path) if local else name  # otherwise a Hub id
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as error:
+        if not local:
+            raise ModelFolderError(
+                f"{label}: could not load this Hub model (offline, private or misspelled? pass a local folder "
+                f"instead): {_one_line(error)}"
+            ) from None
+        raise ModelFolderError(f"{label}: config.json is not a loadable model config: {_one_line(error)}") from None
+    if getattr(config, "model_type", None) != MODEL_TYPE:
+        model_type = getattr(config, "model_type", "unknown")
+        raise ModelFolderError(f"{label}: a {model_type!r} model, not a Show-Attend-Tell model")
+    try:
+        model = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code)
+        processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, SafetensorError) as error:
+        where = "folder" if local else "Hub model"
+        raise ModelFolderError(f"{label}: incomplete or broken {where}: {_one_line(error)}") from None
+    except RuntimeError as error:  # transformers: a weight's shape is not the one config.json implies
+        raise ModelFolderError(
+            f"{label}: the weights do not fit the model that config.json describes (a weight's shape differs; was "
+            f"config.json edited?): {type(error).__name__} from transformers"
+        ) from None
+    if not hasattr(processor, "check_model_config"):
+        raise ModelFolderError(f"{label}: no Show-Attend-Tell processor (image processor + tokenizer) saved")
+    try:
+        processor.check_model_config(model.config)
+    except ValueError as error:
+        raise ModelFolderError(f"{label}: {error}") from None
+    model = model.eval()
+    return (model.to(device) if device is not None else model), processor
+
+
 class ShowAttendTellCaptioningPipeline(Pipeline):
     """Captions images (paths, URLs, bytes, base64 strings, arrays or PIL images).
 
@@ -192,6 +286,16 @@ class ShowAttendTellCaptioningPipeline(Pipeline):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.processor.check_model_config(self.model.config)  # one folder's model with another's tokenizer
+
+    @classmethod
+    def from_pretrained(
+        cls, model_name_or_path: str | os.PathLike, *, trust_remote_code: bool = True, **kwargs
+    ) -> ShowAttendTellCaptioningPipeline:
+        """The pipeline of a saved folder or Hub id, loaded by `load_captioner`: a damaged folder raises a one-line
+        `ModelFolderError` (where `pipeline(model=DIR, trust_remote_code=True)` gives transformers' own errors).
+        `kwargs` go to the pipeline (`device`, `batch_size`, ...)."""
+        model, processor = load_captioner(model_name_or_path, trust_remote_code=trust_remote_code)
+        return cls(model=model, processor=processor, **kwargs)
 
     def __call__(self, images: Any, **kwargs):
         if isinstance(images, (list, tuple)) and not images:
@@ -236,9 +340,11 @@ class ShowAttendTellCaptioningPipeline(Pipeline):
 
 __all__ = [
     "Caption",
+    "ModelFolderError",
     "ShowAttendTellCaptioningPipeline",
     "caption_batch",
     "caption_images",
     "captions_from_generation",
     "generate_with_attention",
+    "load_captioner",
 ]

@@ -291,6 +291,7 @@ class ShowAttendTellProcessor(ProcessorMixin):
     """Turns images into `pixel_values`, captions into `labels` (padding = -100), and generated ids into text."""
 
     load_image = staticmethod(load_image)  # what `__call__` reads images with, for callers that keep the photos
+    decode_base64 = staticmethod(decode_base64)  # for callers that accept base64 strings and nothing else
 
     def __init__(self, image_processor, tokenizer):
         super().__init__(image_processor, tokenizer)

@@ -1,12 +1,14 @@
-"""Layers point one way (docs/layout.md): the library imports nothing above it, only the library is installed, no module
-imports itself back through others, and the scripts above it run from the repository root, by path (`python
-training/train.py`, `accelerate launch training/train.py`) or by module name (`python -m training.train`); one
-documented module, show_attend_tell/script_path.py, is the only `sys.path` edit."""
+"""Layers point one way (docs/layout.md): each folder imports exactly the folders the page's table names, the library
+imports nothing above it, only the library is installed, no module imports itself back through others, and the
+scripts above it run from the repository root, by path (`python training/train.py`, `accelerate launch
+training/train.py`) or by module name (`python -m training.train`); one documented module,
+show_attend_tell/script_path.py, is the only `sys.path` edit."""
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -193,3 +195,33 @@ def test_no_import_circle():
 
     circles = {module: circle for module in sorted(graph) if (circle := circle_from(module))}
     assert circles == {}, "\n".join(" -> ".join(circle) for circle in circles.values())
+
+
+LAYOUT_PAGE = REPO_ROOT / "docs" / "layout.md"
+FOLDERS = (*PACKAGES, "tests")
+
+
+def documented_imports() -> dict[str, set[str] | None]:
+    """docs/layout.md's table `| `folder/` | what it imports from the project |` as `{folder: folders}`; `None` for
+    "everything". The folders a row names are the backquoted `name/` in its second cell."""
+    rows = re.findall(r"^\| `(\w+)/` \| (.+?) \|$", LAYOUT_PAGE.read_text(encoding="utf-8"), re.M)
+    return {
+        folder: None if cell.strip() == "everything" else set(re.findall(r"`(\w+)/`", cell)) for folder, cell in rows
+    }
+
+
+def test_the_layout_page_says_what_each_folder_imports():
+    """Each folder imports (any depth, any import) exactly the folders its row of docs/layout.md names (a row that
+    says "everything" may import any)."""
+    documented = documented_imports()
+    assert set(documented) == set(FOLDERS), "every folder has one row in docs/layout.md's table"
+    for folder, allowed in documented.items():
+        if allowed is None:
+            continue
+        imported = {
+            module.split(".")[0]
+            for path in python_files(folder)
+            for _, module in imported_modules(path)
+            if module.split(".")[0] in FOLDERS
+        } - {folder}
+        assert imported == allowed, f"{folder}/ imports {sorted(imported)}; docs/layout.md says {sorted(allowed)}"

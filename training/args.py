@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 from transformers import SchedulerType
 
-from show_attend_tell.cli import positive_int
 from show_attend_tell.configuration_show_attend_tell import ATTENTION_TYPES, POSITION_EMBEDDINGS
 from show_attend_tell.metrics import METRIC_NAMES
 from show_attend_tell.processing_show_attend_tell import SEGMENTATIONS
@@ -76,7 +75,15 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")  # as TRANSFORMER
 
 
 def _checkpointing_steps(value: str) -> str | int:
-    return value if value == "epoch" else positive_int(value)
+    if value == "epoch":
+        return value
+    try:
+        steps = int(value)
+    except ValueError:
+        steps = 0
+    if steps < 1:
+        raise argparse.ArgumentTypeError(f"expected 'epoch' or a positive number of steps, got {value!r}")
+    return steps
 
 
 def build_parser() -> argparse.ArgumentParser:

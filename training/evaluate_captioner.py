@@ -21,10 +21,9 @@ from typing import Any
 
 import datasets
 import torch
-from transformers import AutoModel, AutoProcessor
 
 import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
-from show_attend_tell import caption_images
+from show_attend_tell import ModelFolderError, caption_images, load_captioner
 from show_attend_tell.grounding import pointing_game, summarize_pointing
 from show_attend_tell.metrics import CAPTION_METRICS, compute_caption_metrics
 from training.data import load_caption_dataset
@@ -179,10 +178,9 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        model = AutoModel.from_pretrained(args.model, trust_remote_code=True).to(device)
-        processor = AutoProcessor.from_pretrained(args.model, trust_remote_code=True)
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"Could not load a Show-Attend-Tell model from {args.model!r}: {error}") from None
+        model, processor = load_captioner(args.model, device, label=f"--model {args.model}")
+    except ModelFolderError as error:  # one line, as `show-attend-tell caption` says it
+        raise SystemExit(str(error)) from None
     dataset = load_eval_split(args.dataset_name, args.split, args.max_samples)
     dataset_label = args.dataset_name or BUILT_IN_DATASET
     logger.info("Evaluating %s on %s (%s, %d images)", args.model, dataset_label, args.split, len(dataset))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from show_attend_tell import ShowAttendTellForConditionalGeneration, ShowAttendTellProcessor
+from show_attend_tell import ModelFolderError, load_captioner
 from training.args import ARCHITECTURE_OPTIONS
 
 
@@ -29,15 +29,12 @@ def check_architecture(args: argparse.Namespace, config) -> None:
 
 def load_saved_captioner(args: argparse.Namespace):
     """`(model, processor)` from `args.model_name_or_path`, after checking the architecture options against it."""
-    try:
-        model = ShowAttendTellForConditionalGeneration.from_pretrained(args.model_name_or_path)
-        processor = ShowAttendTellProcessor.from_pretrained(args.model_name_or_path)
-    except (OSError, ValueError) as error:
-        raise SystemExit(
-            f"--model_name_or_path {args.model_name_or_path}: cannot load a saved captioner (expected a folder or Hub "
-            f"id with config.json, model.safetensors and the processor files): {error}"
-        ) from None
-    processor.check_model_config(model.config)
+    try:  # the library's classes, not the folder's copy of their code
+        model, processor = load_captioner(
+            args.model_name_or_path, label=f"--model_name_or_path {args.model_name_or_path}", trust_remote_code=False
+        )
+    except ModelFolderError as error:  # one line, as `show-attend-tell caption` says it
+        raise SystemExit(str(error)) from None
     check_architecture(args, model.config)
     for name in ARCHITECTURE_OPTIONS:
         setattr(args, name, getattr(model.config, name))

@@ -8,8 +8,9 @@ import math
 import shutil
 
 import pytest
+from transformers import AutoConfig
 
-from model_card.handler import MAX_BEAMS, EndpointHandler
+from model_card.handler import MAX_BEAMS, PIPELINE_CLASS, EndpointHandler
 from show_attend_tell import ShowAttendTellProcessor, build_tokenizer
 
 
@@ -86,3 +87,13 @@ def test_a_tokenizer_from_another_folder_is_refused_at_start(tiny_model_dir, tmp
     ShowAttendTellProcessor(processor.image_processor, build_tokenizer(["other words"])).save_pretrained(folder)
     with pytest.raises(ValueError, match=r"the tokenizer has 6 tokens but the model's config.vocab_size is \d+"):
         EndpointHandler(str(folder))
+
+
+def test_the_handler_captions_through_the_pipeline_the_folder_registers(handler, tiny_model_dir):
+    config = AutoConfig.from_pretrained(tiny_model_dir, trust_remote_code=True)
+    (registered,) = config.custom_pipelines.values()
+    assert registered["impl"] == PIPELINE_CLASS
+    module_name, _, class_name = PIPELINE_CLASS.rpartition(".")
+    captioner = type(handler.captioner)
+    assert captioner.__name__ == class_name and captioner.__module__.endswith(module_name)
+    assert not captioner.__module__.startswith("show_attend_tell")  # the folder's copy, loaded as remote code
