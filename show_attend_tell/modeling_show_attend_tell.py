@@ -18,7 +18,8 @@ Read top to bottom:
    `cache` from release 5.24 on and `past_key_values` before; `CACHE_NAME` (in the configuration file, with every
    other release difference) picks the name, and `forward()` accepts both.
 
-This file imports only its configuration (a saved folder's pipeline travels with its processor).
+This file imports only its configuration (a saved folder's pipeline travels with its processor), which also holds the
+end-of-caption rule (`caption_lengths`) that `generate()`'s attention maps and the pipeline's captions share.
 
 Fast paths (measured in benchmarks/, checked against the plain computation in tests/benchmarks/):
 - The region features and their projection stay one copy per image in `generate()`: the `copies` rows of an image
@@ -41,7 +42,7 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_show_attend_tell import CACHE_NAME, ShowAttendTellConfig
+from .configuration_show_attend_tell import CACHE_NAME, ShowAttendTellConfig, caption_lengths
 
 # --------------------------------------------------------------------------------------------------------------------
 # Outputs
@@ -539,15 +540,9 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             context = context.index_put((hard_rows,), hard.to(context.dtype))
         embeddings = self.embed_tokens(input_ids)  # (rows, embed_dim)
         hidden, cell = self.lstm(torch.cat([embeddings, context], dim=-1), (hidden, cell))
-        return ShowAttendTellDecoderStepOutput(
-            logits=self.output_logits(embeddings, hidden, context) if output_logits else None,
-            attentions=alpha,
-            gates=beta,
-            hidden=hidden,
-            cell=cell,
-            context=context,
-            attention_locations=locations,
-        )
+        logits = self.output_logits(embeddings, hidden, context) if output_logits else None
+        # (logits, attentions, gates, hidden, cell, context, attention_locations), the order of the output's fields
+        return ShowAttendTellDecoderStepOutput(logits, alpha, beta, hidden, cell, context, locations)
 
     def output_logits(self, embeddings: torch.Tensor, hiddens: torch.Tensor, contexts: torch.Tensor) -> torch.Tensor:
         """The output layer: next-word logits `(tokens, vocab_size)` from the previous words' embeddings
@@ -896,11 +891,9 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             maps = maps * (beam_indices >= 0).unsqueeze(-1)
         generated = outputs.sequences[:, 1:]  # (num_sequences, generated_tokens)
         maps = maps[:, : generated.shape[1]]
-        eos = kwargs.get("eos_token_id", self.generation_config.eos_token_id)
-        if eos is not None:  # zero the rows after a sequence's end
-            ended_before = torch.isin(generated, torch.as_tensor(eos, device=generated.device)).cumsum(1) > 0
-            ended_before = torch.cat([ended_before.new_zeros(ended_before.shape[0], 1), ended_before[:, :-1]], 1)
-            maps = maps * (~ended_before).unsqueeze(-1)
+        # Zero the rows after a sequence's end (its end token's row, the attention that produced it, stays).
+        lengths = caption_lengths(generated, kwargs.get("eos_token_id", self.generation_config.eos_token_id))
+        maps = maps * (torch.arange(generated.shape[1], device=generated.device) <= lengths[:, None]).unsqueeze(-1)
         outputs["attention_maps"] = maps
         if self.config.attention_type == "hard":
             outputs["attention_locations"] = torch.where(maps.sum(-1) > 0, maps.argmax(-1), -1)

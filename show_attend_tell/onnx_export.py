@@ -273,14 +273,8 @@ def verify_onnx(
     with torch.inference_mode():
         greedy = model.generate(pixels, num_beams=1, output_attentions=True, return_dict_in_generate=True)
         steps_in = greedy.sequences  # (images, 1 + steps): teacher-force every step the model took
-        torch_out = model(
-            pixel_values=pixels,
-            decoder_input_ids=steps_in,
-            use_cache=True,
-            output_attentions=False,
-            output_hidden_states=True,
-            return_dict=True,
-        )
+        inputs = {"pixel_values": pixels, "decoder_input_ids": steps_in, "use_cache": True}
+        torch_out = model(**inputs, output_hidden_states=True, return_dict=True)
         (torch_hidden,) = torch_out.decoder_hidden_states  # (images, steps, decoder_dim): the LSTM state of each step
     encoded = captioner.encode(pixels.numpy())
     hidden, cell = encoded["hidden"], encoded["cell"]
