@@ -21,8 +21,9 @@ import show_attend_tell
 
 SPACE_DIR = Path(__file__).resolve().parent / "space"
 SPACE_FILES = ("app.py", "requirements.txt")
-# The library modules the app imports, copied unchanged (they import nothing of the library but each other).
-LIBRARY_MODULES = ("pipeline_show_attend_tell.py", "visualization.py")
+# The library modules the app imports and the configuration that the pipeline imports, copied unchanged (they import
+# nothing of the library but each other).
+LIBRARY_MODULES = ("configuration_show_attend_tell.py", "pipeline_show_attend_tell.py", "visualization.py")
 PLACEHOLDER_MODEL_ID = "OWNER/show-attend-tell-coco"
 
 

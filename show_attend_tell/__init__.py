@@ -5,6 +5,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, Aut
 from .configuration_show_attend_tell import ShowAttendTellConfig
 from .modeling_show_attend_tell import (
     ShowAttendTellCache,
+    ShowAttendTellDecoderStepOutput,
     ShowAttendTellEncoderOutput,
     ShowAttendTellForConditionalGeneration,
     ShowAttendTellOutput,
@@ -41,6 +42,7 @@ __all__ = [
     "ShowAttendTellCache",
     "ShowAttendTellCaptioningPipeline",
     "ShowAttendTellConfig",
+    "ShowAttendTellDecoderStepOutput",
     "ShowAttendTellEncoderOutput",
     "ShowAttendTellForConditionalGeneration",
     "ShowAttendTellOutput",

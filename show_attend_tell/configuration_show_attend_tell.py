@@ -30,14 +30,33 @@ if not SpecifierSet(TRANSFORMERS_REQUIREMENT).contains(TRANSFORMERS_VERSION, pre
         f"pip install 'transformers{TRANSFORMERS_REQUIREMENT}'"
     )
 
-# transformers 5.0 copies only a remote-code file's direct relative imports out of a local folder, so no file of a
-# saved folder imports another one that imports a third: the modeling file imports only this configuration, the
-# processing file only the pipeline (so that `processor.save_pretrained` copies it), and the configuration names the
-# classes by reference (`auto_map`, `custom_pipelines`) instead of importing them.
+# transformers 5.0 copies only a remote-code file's direct relative imports out of a local folder, so every file that a
+# file of a saved folder imports is one of its own direct imports: the modeling and pipeline files import only this
+# configuration, the processing file the pipeline (so that `processor.save_pretrained` copies it) and this
+# configuration, and the configuration imports none of them: it names the classes by reference (`auto_map`,
+# `custom_pipelines`).
 
 # transformers 5.24 renamed the decoding state `past_key_values` to `cache`: in forward() keywords, in the field of
 # model outputs that generate() reads, and in the keyword that generate() passes back and beam search reorders.
 CACHE_NAME = "cache" if TRANSFORMERS_VERSION.release >= (5, 24) else "past_key_values"
+
+# --------------------------------------------------------------------------------------------------------------------
+# The end of a caption: one rule for the model's attention maps and the pipeline's captions (the ONNX runtime and the
+# web page carry it in numpy and JavaScript, tested equal to this one)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def caption_lengths(generated: torch.LongTensor, eos_token_id: int | list[int] | torch.Tensor | None) -> torch.Tensor:
+    """How many tokens of each generated sequence are its caption: those before its first end token.
+
+    `generated` `(rows, tokens)`: generated tokens, without the decoder start token. `eos_token_id`: the end token(s);
+    `None` ends no caption. Returns `(rows,)` int64: the index of each row's first end token, or `tokens` for a row
+    that did not end. The end token itself is not a word of the caption, but its step still has an attention map."""
+    if eos_token_id is None:
+        return torch.full(generated.shape[:1], generated.shape[1], dtype=torch.long, device=generated.device)
+    ended = torch.isin(generated, torch.as_tensor(eos_token_id, device=generated.device))
+    return (~ended).long().cumprod(dim=1).sum(dim=1)  # the run of tokens before the first end token
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # Configuration
@@ -222,4 +241,5 @@ __all__ = [
     "TRANSFORMERS_REQUIREMENT",
     "ShowAttendTellConfig",
     "backbone_feature_info",
+    "caption_lengths",
 ]

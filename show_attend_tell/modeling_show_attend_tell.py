@@ -9,14 +9,17 @@ Read top to bottom:
 2. `ShowAttendTellAttention`: additive soft attention `alpha = softmax(w^T tanh(W_a a + W_h h))` with the gate
    `beta = sigmoid(f_beta(h))` (paper section 4.2.1); for hard attention (section 4.1, `config.attention_type`) it
    also draws a location `s ~ Multinoulli(alpha)` whose region is the context, in training.
-3. `ShowAttendTellForConditionalGeneration`: the LSTM decoder. `forward()` prepares the inputs in numbered steps and
-   runs one of two paths around the same recurrence (`_decode`): `_forward_packed` for teacher forcing in training
-   (each caption leaves the loop when it ends) and `_forward_steps` for `generate()`, one step per call. The LSTM
+3. `ShowAttendTellForConditionalGeneration`: the LSTM decoder. `decoder_step` is its one step (previous word, state,
+   regions -> logits, attention, new state), which the ONNX export runs as it is. `forward()` prepares the inputs in
+   numbered steps and runs one of two paths around the same loop of steps (`_decode`): `_forward_packed` for teacher
+   forcing in training (each caption leaves the loop when it ends) and `_forward_steps` for `generate()`, one step
+   per call. The LSTM
    state travels between steps as a `ShowAttendTellCache`, which beam search reorders. transformers names that state
    `cache` from release 5.24 on and `past_key_values` before; `CACHE_NAME` (in the configuration file, with every
    other release difference) picks the name, and `forward()` accepts both.
 
-This file imports only its configuration (a saved folder's pipeline travels with its processor).
+This file imports only its configuration (a saved folder's pipeline travels with its processor), which also holds the
+end-of-caption rule (`caption_lengths`) that `generate()`'s attention maps and the pipeline's captions share.
 
 Fast paths (measured in benchmarks/, checked against the plain computation in tests/benchmarks/):
 - The region features and their projection stay one copy per image in `generate()`: the `copies` rows of an image
@@ -39,7 +42,7 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from .configuration_show_attend_tell import CACHE_NAME, ShowAttendTellConfig
+from .configuration_show_attend_tell import CACHE_NAME, ShowAttendTellConfig, caption_lengths
 
 # --------------------------------------------------------------------------------------------------------------------
 # Outputs
@@ -120,6 +123,37 @@ class ShowAttendTellOutput(ModelOutput):
     encoder_last_hidden_state: torch.FloatTensor | None = None
     decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
     encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class ShowAttendTellDecoderStepOutput(ModelOutput):
+    """One step of the decoder (`ShowAttendTellForConditionalGeneration.decoder_step`) for `rows` sequences.
+
+    Args:
+        logits (`torch.FloatTensor` of shape `(rows, vocab_size)`, *optional*):
+            Next-word scores; `None` when the step was asked not to compute them (`output_logits=False`).
+        attentions (`torch.FloatTensor` of shape `(rows, num_regions)`):
+            The soft attention weights `alpha` of the step; each row sums to 1.
+        gates (`torch.FloatTensor` of shape `(rows,)`):
+            The mean of the gating vector `beta` of the step.
+        hidden (`torch.FloatTensor` of shape `(rows, decoder_dim)`):
+            The LSTM's new hidden state `h_t`.
+        cell (`torch.FloatTensor` of shape `(rows, decoder_dim)`):
+            The LSTM's new cell state `c_t`.
+        context (`torch.FloatTensor` of shape `(rows, encoder_dim)`):
+            The gated context `z_t` that the LSTM read (and the deep output layer reads).
+        attention_locations (`torch.LongTensor` of shape `(rows,)`, *optional*):
+            Hard attention in training only: the sampled region index of each row, -1 where the row used the expected
+            context; `None` otherwise.
+    """
+
+    logits: torch.FloatTensor | None = None
+    attentions: torch.FloatTensor | None = None
+    gates: torch.FloatTensor | None = None
+    hidden: torch.FloatTensor | None = None
+    cell: torch.FloatTensor | None = None
+    context: torch.FloatTensor | None = None
+    attention_locations: torch.LongTensor | None = None
 
 
 class ShowAttendTellCache:
@@ -321,15 +355,17 @@ class ShowAttendTellAttention(nn.Module):
         query = self.hidden_projection(hidden).view(images, -1, 1, attention_dim)  # (images, copies, 1, attention_dim)
         # The energy (images, copies, num_regions, attention_dim) is the largest tensor of a step. On CPU it is built a
         # few images at a time, so that each piece stays in the processor cache (1.5x faster beam search).
-        chunk = images
-        if projected_regions.device.type == "cpu":
+        # torch.export traces the energy in one piece: the number of rows is a dynamic dimension of the exported step.
+        pieces = [(projected_regions, query)]
+        if projected_regions.device.type == "cpu" and not torch.compiler.is_exporting():
             chunk = max(1, CPU_ENERGY_CHUNK_ELEMENTS // (query.shape[1] * num_regions * attention_dim))
+            pieces = zip(projected_regions.split(chunk), query.split(chunk), strict=True)
         # w^T tanh(x) + b == 2 w^T sigmoid(2x) + b - sum(w): the same scores, but torch's sigmoid is several times
         # faster than its tanh on CPU (the mul_ and sigmoid_ run in place on the fresh sum).
         scores = torch.cat(
             [
                 self.score(torch.add(projected.unsqueeze(1), rows).mul_(2.0).sigmoid_()).squeeze(-1)
-                for projected, rows in zip(projected_regions.split(chunk), query.split(chunk), strict=True)
+                for projected, rows in pieces
             ]
         )
         scores = 2.0 * scores - (self.score.bias + self.score.weight.sum())  # (images, copies, num_regions)
@@ -455,63 +491,106 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
     # Decoder
     # ----------------------------------------------------------------------------------------------------------------
 
-    def _initial_state(self, regions: torch.Tensor, copies: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def initial_state(self, regions: torch.Tensor, copies: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """The LSTM state before the first word, from the mean region feature (paper eq. 5).
+
+        `regions` `(images, num_regions, encoder_dim)` -> `(hidden, cell)`, each `(images * copies, decoder_dim)`: the
+        `copies` rows of image `i` are rows `i * copies ... (i + 1) * copies - 1` (beams, or returned sequences)."""
         mean_region = regions.mean(dim=1)  # (images, encoder_dim)
         hidden, cell = torch.tanh(self.init_hidden(mean_region)), torch.tanh(self.init_cell(mean_region))
-        return hidden.repeat_interleave(copies, dim=0), cell.repeat_interleave(copies, dim=0)  # (rows, decoder_dim)
+        return hidden.repeat_interleave(copies, dim=0), cell.repeat_interleave(copies, dim=0)
+
+    def decoder_step(
+        self,
+        input_ids: torch.LongTensor,
+        state: tuple[torch.Tensor, torch.Tensor],
+        regions: torch.Tensor,
+        projected_regions: torch.Tensor,
+        hard_rows: torch.BoolTensor | None = None,
+        output_logits: bool = True,
+    ) -> ShowAttendTellDecoderStepOutput:
+        """One decoding step: attend to the regions from the current state, feed the previous word and the context to
+        the LSTM, score the next word. `forward()` (so training and `generate()`) and the ONNX export run this step.
+
+        Args:
+            input_ids (`torch.LongTensor` of shape `(rows,)`):
+                The previous word of each sequence (`decoder_start_token_id` at the first step).
+            state (`tuple(torch.FloatTensor)`):
+                `(hidden, cell)`, each `(rows, decoder_dim)`: the LSTM state (`initial_state` before the first step).
+            regions (`torch.FloatTensor` of shape `(images, num_regions, encoder_dim)`):
+                Region features; `rows` is a multiple of `images`, the rows of image `i` consecutive.
+            projected_regions (`torch.FloatTensor` of shape `(images, num_regions, attention_dim)`):
+                Their attention projection `W_a a_i` (`model.encoder.region_projection(regions)`).
+            hard_rows (`torch.BoolTensor` of shape `(rows,)`, *optional*):
+                Hard attention in training (one row per image): the rows whose context is the region at a location
+                drawn from `alpha` (paper section 4.1) instead of the expected context.
+            output_logits (`bool`, defaults to `True`):
+                Compute `logits`. `forward()` passes `False` and applies `output_logits` once to all its steps (the
+                same computation, in one matrix product).
+
+        Returns:
+            `ShowAttendTellDecoderStepOutput`: `logits`, `attentions`, `gates`, the new `hidden` and `cell`, the
+            `context`, and `attention_locations` when `hard_rows` is given.
+        """
+        hidden, cell = state
+        context, alpha, beta = self.attention(regions, projected_regions, hidden)
+        locations = None
+        if hard_rows is not None:
+            hard, locations = self.attention.hard_context(regions, hidden, alpha, hard_rows)
+            context = context.index_put((hard_rows,), hard.to(context.dtype))
+        embeddings = self.embed_tokens(input_ids)  # (rows, embed_dim)
+        hidden, cell = self.lstm(torch.cat([embeddings, context], dim=-1), (hidden, cell))
+        logits = self.output_logits(embeddings, hidden, context) if output_logits else None
+        # (logits, attentions, gates, hidden, cell, context, attention_locations), the order of the output's fields
+        return ShowAttendTellDecoderStepOutput(logits, alpha, beta, hidden, cell, context, locations)
+
+    def output_logits(self, embeddings: torch.Tensor, hiddens: torch.Tensor, contexts: torch.Tensor) -> torch.Tensor:
+        """The output layer: next-word logits `(tokens, vocab_size)` from the previous words' embeddings
+        `(tokens, embed_dim)`, the LSTM's new hidden states `(tokens, decoder_dim)` and the contexts
+        `(tokens, encoder_dim)` of any number of steps (paper eq. 7 with `config.deep_output`)."""
+        if self.config.deep_output:
+            features = torch.tanh(embeddings + self.output_hidden(hiddens) + self.output_context(contexts))
+        else:
+            features = hiddens
+        return self.lm_head(self.dropout(features))
 
     def _decode(
         self,
         regions: torch.Tensor,
         projected_regions: torch.Tensor,
-        step_embeddings: torch.Tensor,
+        step_ids: torch.LongTensor,
         batch_sizes: list[int],
         state: tuple[torch.Tensor, torch.Tensor],
     ) -> tuple[torch.Tensor | None, ...]:
-        """Run the LSTM over time-major `step_embeddings` of shape `(sum(batch_sizes), embed_dim)`, the layout of a
+        """Run `decoder_step` over time-major `step_ids` of shape `(sum(batch_sizes),)`, the layout of a
         `PackedSequence`: step `t` feeds the first `batch_sizes[t]` rows, so rows sorted by length leave the loop
-        when their caption ends. Returns the LSTM's hidden states, the contexts (`None` without the deep output
-        layer), attentions, gates and the sampled hard-attention locations (-1: the expected context; `None` unless a
-        hard model is training) in the same layout, and the last state.
+        when their caption ends. Returns the LSTM's hidden states, the contexts, attentions, gates and the sampled
+        hard-attention locations (-1: the expected context; `None` unless a hard model is training) in the same
+        layout, and the last state.
 
-        Only the recurrence is in the Python loop; the output layer (`_output_logits`) runs once over all steps.
+        Only the recurrence is in the Python loop; the caller applies the output layer (`output_logits`) once over all
+        steps.
         """
-        hidden, cell = state
-        hiddens, contexts, alphas, betas, locations = [], [], [], [], []
+        steps = []
         # Hard attention in training: each caption (row) samples its locations, or, with probability
         # `hard_expected_context_prob`, keeps the expected context at every step (paper section 4.1).
         sampled = None
-        if self.training and self.config.attention_type == "hard" and regions.shape[0] == hidden.shape[0]:
-            sampled = torch.rand(hidden.shape[0], device=hidden.device) >= self.config.hard_expected_context_prob
-        for embeddings in step_embeddings.split(batch_sizes):  # (rows still running, embed_dim)
-            rows = embeddings.shape[0]
-            if rows < hidden.shape[0]:  # captions ended: only when rows are images (training), never across copies
-                hidden, cell = hidden[:rows], cell[:rows]
+        if self.training and self.config.attention_type == "hard" and regions.shape[0] == state[0].shape[0]:
+            sampled = torch.rand(state[0].shape[0], device=state[0].device) >= self.config.hard_expected_context_prob
+        for input_ids in step_ids.split(batch_sizes):  # (rows still running,)
+            rows = input_ids.shape[0]
+            if rows < state[0].shape[0]:  # captions ended: only when rows are images (training), never across copies
+                state = (state[0][:rows], state[1][:rows])
                 regions, projected_regions = regions[:rows], projected_regions[:rows]
-            context, alpha, beta = self.attention(regions, projected_regions, hidden)
-            if sampled is not None:
-                hard, step_locations = self.attention.hard_context(regions, hidden, alpha, sampled[:rows])
-                context = context.index_put((sampled[:rows],), hard.to(context.dtype))
-                locations.append(step_locations)
-            hidden, cell = self.lstm(torch.cat([embeddings, context], dim=-1), (hidden, cell))
-            hiddens.append(hidden)
-            contexts.append(context)
-            alphas.append(alpha)
-            betas.append(beta)
-        contexts = torch.cat(contexts) if self.config.deep_output else None  # (sum(batch_sizes), encoder_dim)
-        locations = torch.cat(locations) if locations else None
-        return torch.cat(hiddens), contexts, torch.cat(alphas), torch.cat(betas), locations, (hidden, cell)
-
-    def _output_logits(
-        self, step_embeddings: torch.Tensor, hiddens: torch.Tensor, contexts: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Next-word logits `(tokens, vocab_size)` of the decoder's steps, from their word embeddings, hidden states
-        and contexts (`(tokens, ...)` each, the layout of `_decode`)."""
-        if self.config.deep_output:
-            features = torch.tanh(step_embeddings + self.output_hidden(hiddens) + self.output_context(contexts))
-        else:
-            features = hiddens
-        return self.lm_head(self.dropout(features))
+            hard_rows = sampled[:rows] if sampled is not None else None
+            step = self.decoder_step(input_ids, state, regions, projected_regions, hard_rows, output_logits=False)
+            state = (step.hidden, step.cell)
+            steps.append(step)
+        locations = torch.cat([step.attention_locations for step in steps]) if sampled is not None else None
+        hiddens, contexts, alphas, betas = (
+            torch.cat([getattr(step, name) for step in steps]) for name in ("hidden", "context", "attentions", "gates")
+        )
+        return hiddens, contexts, alphas, betas, locations, state
 
     def _loss(
         self, logits: torch.Tensor, labels: torch.LongTensor, alphas: torch.Tensor, valid: torch.Tensor
@@ -607,21 +686,20 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
 
         # 4. The initial state: from the mean region (paper eq. 5), or the cache.
         if cache is None:
-            state, past_length = self._initial_state(regions, copies), 0
+            state, past_length = self.initial_state(regions, copies), 0
         else:
             state, past_length = (cache.hidden, cache.cell), cache.get_seq_length()
         if use_cache is None:
             use_cache = self.config.use_cache and labels is None and not self.training
 
         # 5. Decode: the packed path for teacher forcing (training), the step path otherwise (generation).
-        embeddings = self.embed_tokens(decoder_input_ids)  # (rows, steps, embed_dim)
         if labels is not None and not use_cache and copies == 1:
             loss, logits, alphas, betas, locations, hiddens, (hidden, cell) = self._forward_packed(
-                regions, projected_regions, embeddings, labels, state
+                regions, projected_regions, decoder_input_ids, labels, state
             )
         else:
             loss, logits, alphas, betas, locations, hiddens, (hidden, cell) = self._forward_steps(
-                regions, projected_regions, embeddings, labels, state
+                regions, projected_regions, decoder_input_ids, labels, state
             )
 
         outputs = ShowAttendTellOutput(
@@ -642,7 +720,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         self,
         regions: torch.Tensor,
         projected_regions: torch.Tensor,
-        embeddings: torch.Tensor,
+        decoder_input_ids: torch.LongTensor,
         labels: torch.LongTensor,
         state: tuple[torch.Tensor, torch.Tensor],
     ) -> tuple[torch.Tensor, ...]:
@@ -653,7 +731,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         # 1. Caption lengths (up to the last label) and the packed, length-sorted layout of the inputs.
         valid = labels != -100  # (batch, steps)
         lengths = (valid * torch.arange(1, steps + 1, device=labels.device)).amax(dim=1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(decoder_input_ids, lengths, batch_first=True, enforce_sorted=False)
         order = packed.sorted_indices
 
         # 2. The recurrence over the packed steps, with regions and state sorted like the rows.
@@ -664,7 +742,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             packed.batch_sizes.tolist(),
             (state[0][order], state[1][order]),
         )
-        logits = self._output_logits(packed.data, hiddens, contexts)
+        logits = self.output_logits(self.embed_tokens(packed.data), hiddens, contexts)
 
         # 3. Back to (batch, steps, ...) in batch order, zero-padded; the loss on the packed tokens.
         def unpack(values: torch.Tensor) -> torch.Tensor:  # (tokens, ...) -> (batch, steps, ...)
@@ -681,18 +759,18 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         self,
         regions: torch.Tensor,
         projected_regions: torch.Tensor,
-        embeddings: torch.Tensor,
+        decoder_input_ids: torch.LongTensor,
         labels: torch.LongTensor | None,
         state: tuple[torch.Tensor, torch.Tensor],
     ) -> tuple[torch.Tensor | None, ...]:
         """Every row runs every step (generation: one step per call; or teacher forcing with a cache, or with several
         copies per image). Returns `(loss, logits, alphas, betas, locations, hiddens, state)`; `loss` is None without
         `labels`, `locations` unless a hard model is training."""
-        rows, steps = embeddings.shape[:2]
+        rows, steps = decoder_input_ids.shape
         # 1. Time-major steps, all rows running.
-        step_embeddings = embeddings.transpose(0, 1).reshape(rows * steps, -1)  # (steps * rows, embed_dim)
+        step_ids = decoder_input_ids.transpose(0, 1).reshape(rows * steps)  # (steps * rows,)
         hiddens, contexts, alphas, betas, locations, last_state = self._decode(
-            regions, projected_regions, step_embeddings, [rows] * steps, state
+            regions, projected_regions, step_ids, [rows] * steps, state
         )
 
         # 2. Back to (rows, steps, ...); the loss when labels are given.
@@ -702,7 +780,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         # The returned hidden states feed the output layer (gradients reach them), in the same memory layout.
         hiddens = unstack(hiddens)
         logits = unstack(
-            self._output_logits(step_embeddings, hiddens.transpose(0, 1).reshape(rows * steps, -1), contexts)
+            self.output_logits(self.embed_tokens(step_ids), hiddens.transpose(0, 1).reshape(rows * steps, -1), contexts)
         )
         alphas, betas = unstack(alphas), unstack(betas)
         locations = unstack(locations) if locations is not None else None
@@ -813,11 +891,9 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             maps = maps * (beam_indices >= 0).unsqueeze(-1)
         generated = outputs.sequences[:, 1:]  # (num_sequences, generated_tokens)
         maps = maps[:, : generated.shape[1]]
-        eos = kwargs.get("eos_token_id", self.generation_config.eos_token_id)
-        if eos is not None:  # zero the rows after a sequence's end
-            ended_before = torch.isin(generated, torch.as_tensor(eos, device=generated.device)).cumsum(1) > 0
-            ended_before = torch.cat([ended_before.new_zeros(ended_before.shape[0], 1), ended_before[:, :-1]], 1)
-            maps = maps * (~ended_before).unsqueeze(-1)
+        # Zero the rows after a sequence's end (its end token's row, the attention that produced it, stays).
+        lengths = caption_lengths(generated, kwargs.get("eos_token_id", self.generation_config.eos_token_id))
+        maps = maps * (torch.arange(generated.shape[1], device=generated.device) <= lengths[:, None]).unsqueeze(-1)
         outputs["attention_maps"] = maps
         if self.config.attention_type == "hard":
             outputs["attention_locations"] = torch.where(maps.sum(-1) > 0, maps.argmax(-1), -1)
@@ -826,6 +902,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
 
 __all__ = [
     "ShowAttendTellCache",
+    "ShowAttendTellDecoderStepOutput",
     "ShowAttendTellEncoder",
     "ShowAttendTellEncoderOutput",
     "ShowAttendTellForConditionalGeneration",

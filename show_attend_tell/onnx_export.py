@@ -15,8 +15,7 @@
 The graphs come from `torch.onnx.export(..., dynamo=True)` (the legacy TorchScript exporter produced a backbone graph
 whose outputs differed by up to 17), are checked with the `onnx` checker and always verified numerically against the
 PyTorch model (`verify_onnx`): logits and attention of the same steps, and greedy and beam captions of
-`generate()`. The decoder step is written here from the model's own modules (embeddings, attention layers, LSTM
-cell, deep output); it computes the attention's `tanh` directly where the model uses an equal sigmoid form.
+`generate()`. The decoder graph is the model's own `decoder_step`; the wrapper only names its inputs and outputs.
 """
 
 from __future__ import annotations
@@ -65,12 +64,13 @@ class EncoderForOnnx(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         regions = self.model.encoder.backbone_features(pixel_values)
-        hidden, cell = self.model._initial_state(regions, 1)
+        hidden, cell = self.model.initial_state(regions)
         return regions, self.model.encoder.region_projection(regions), hidden, cell
 
 
 class DecoderStepForOnnx(nn.Module):
-    """One decoding step of `ShowAttendTellForConditionalGeneration._decode`, one row per sequence."""
+    """The model's `decoder_step` with the graph's named inputs and outputs, one row per sequence (each row's own
+    copy of its image's regions)."""
 
     def __init__(self, model: ShowAttendTellForConditionalGeneration):
         super().__init__()
@@ -84,21 +84,8 @@ class DecoderStepForOnnx(nn.Module):
         regions: torch.Tensor,
         projected_regions: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
-        model, attention = self.model, self.model.attention
-        embeddings = model.embed_tokens(input_ids)  # (rows, embed_dim)
-        query = attention.hidden_projection(hidden).unsqueeze(1)  # (rows, 1, attention_dim)
-        scores = attention.score(torch.tanh(projected_regions + query)).squeeze(-1)  # (rows, R)
-        scores = scores / attention.temperature  # config.attention_temperature (1 by default)
-        alpha = scores.softmax(dim=-1)
-        context = torch.bmm(alpha.unsqueeze(1), regions).squeeze(1)  # (rows, encoder_dim)
-        beta = torch.sigmoid(attention.gate(hidden))
-        context = beta * context
-        hidden, cell = model.lstm(torch.cat([embeddings, context], dim=-1), (hidden, cell))
-        if model.config.deep_output:
-            features = torch.tanh(embeddings + model.output_hidden(hidden) + model.output_context(context))
-        else:
-            features = hidden
-        return model.lm_head(features), hidden, cell, alpha, beta.mean(dim=-1)
+        step = self.model.decoder_step(input_ids, (hidden, cell), regions, projected_regions)
+        return step.logits, step.hidden, step.cell, step.attentions, step.gates
 
 
 @dataclass
@@ -286,14 +273,8 @@ def verify_onnx(
     with torch.inference_mode():
         greedy = model.generate(pixels, num_beams=1, output_attentions=True, return_dict_in_generate=True)
         steps_in = greedy.sequences  # (images, 1 + steps): teacher-force every step the model took
-        torch_out = model(
-            pixel_values=pixels,
-            decoder_input_ids=steps_in,
-            use_cache=True,
-            output_attentions=False,
-            output_hidden_states=True,
-            return_dict=True,
-        )
+        inputs = {"pixel_values": pixels, "decoder_input_ids": steps_in, "use_cache": True}
+        torch_out = model(**inputs, output_hidden_states=True, return_dict=True)
         (torch_hidden,) = torch_out.decoder_hidden_states  # (images, steps, decoder_dim): the LSTM state of each step
     encoded = captioner.encode(pixels.numpy())
     hidden, cell = encoded["hidden"], encoded["cell"]

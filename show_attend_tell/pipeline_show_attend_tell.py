@@ -7,9 +7,9 @@
 features); the pipeline (`pipeline(model=DIR, trust_remote_code=True)`, or `ShowAttendTellCaptioningPipeline.
 from_pretrained(DIR)`) runs the same steps split into transformers' preprocess / forward / postprocess. The CLI, the
 Space, evaluation, validation during training and the attention figures go through `caption_images` or
-`caption_batch`, the endpoint handler through the pipeline. The rule for where a caption ends lives in
-`captions_from_generation` only: at the first end-of-sequence token; special tokens are dropped, and every kept token
-is one word with one attention map.
+`caption_batch`, the endpoint handler through the pipeline. `captions_from_generation` cuts the captions with the
+model's end-of-caption rule (`caption_lengths`, in the configuration file: the tokens before the first
+end-of-sequence token); special tokens are dropped, and every kept token is one word with one attention map.
 
 `load_captioner` is the one rule for opening a model folder: a damaged one (truncated or missing weights, missing
 processor files, a config that is not a Show-Attend-Tell config) is a `ModelFolderError` of one line. The CLI (`caption`
@@ -17,8 +17,8 @@ and `export-onnx`), the export and push commands, evaluation, training's `--mode
 `from_pretrained` and the endpoint handler load through it.
 
 transformers 5 removed the built-in "image-to-text" pipeline; saved Show-Attend-Tell folders register this class under
-that task name in `config.custom_pipelines` (set by the configuration). This file imports no other file of the folder,
-so that a saved folder runs it under every supported transformers release.
+that task name in `config.custom_pipelines` (set by the configuration). This file imports only the configuration, which
+imports no other file of the folder, so that a saved folder runs it under every supported transformers release.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from safetensors import SafetensorError
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoProcessor, Pipeline
 
-MODEL_TYPE = "show_attend_tell"  # the configuration's model_type (this file imports no other file of the folder)
+from .configuration_show_attend_tell import ShowAttendTellConfig, caption_lengths
+
+MODEL_TYPE = ShowAttendTellConfig.model_type
 
 
 @dataclass
@@ -104,19 +106,15 @@ def captions_from_generation(
             f"{height * width}: pass pixel_values made by the model's processor (config.image_size)"
         )
     tokenizer = processor.tokenizer
-    ends = set(np.atleast_1d(eos_token_id).tolist()) if eos_token_id is not None else set()
     special = set(tokenizer.all_special_ids)
     maps = attention_maps.float().cpu().numpy()  # (rows, tokens, num_regions)
+    generated = sequences[:, 1:]  # sequences start with the decoder start token
     captions = []
-    for row, token_ids in enumerate(sequences[:, 1:].tolist()):  # sequences start with the decoder start token
-        kept, steps = [], []
-        for step, token_id in enumerate(token_ids):
-            if token_id in ends:
-                break
-            if token_id in special or token_id < 0:
-                continue
-            kept.append(token_id)
-            steps.append(step)
+    for row, (token_ids, length) in enumerate(
+        zip(generated.tolist(), caption_lengths(generated, eos_token_id).tolist(), strict=True)
+    ):
+        steps = [step for step, token_id in enumerate(token_ids[:length]) if token_id not in special and token_id >= 0]
+        kept = [token_ids[step] for step in steps]
         words = [tokenizer.decode([token_id]).strip() for token_id in kept]
         attention = maps[row, steps].reshape(len(steps), height, width)
         image = images[row] if images is not None else None

@@ -18,8 +18,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import BatchFeature, PreTrainedTokenizerFast, ProcessorMixin, ViTImageProcessor
 
-# Imported so that `processor.save_pretrained` copies it: the pipeline that a saved config's `custom_pipelines` names
-# runs the model with this processor.
+# Imported so that `processor.save_pretrained` copies them: the pipeline that a saved config's `custom_pipelines` names
+# runs the model with this processor, and the configuration that the pipeline imports (transformers 5.0 copies only
+# the direct relative imports of the file it loads).
+from .configuration_show_attend_tell import ShowAttendTellConfig  # noqa: F401
 from .pipeline_show_attend_tell import ShowAttendTellCaptioningPipeline  # noqa: F401
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}

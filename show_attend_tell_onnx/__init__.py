@@ -197,6 +197,13 @@ class OnnxCaption:
     score: float | None = None
 
 
+def caption_lengths(generated: np.ndarray, eos_token_id: int) -> np.ndarray:
+    """How many tokens of each generated sequence `(rows, tokens)` (without the start token) are its caption: the
+    index of its first `eos_token_id`, or `tokens` when it did not end. `show_attend_tell`'s `caption_lengths` in
+    numpy (tests/show_attend_tell/test_onnx.py holds them equal)."""
+    return np.cumprod(generated != eos_token_id, axis=1).sum(axis=1).astype(np.int64)
+
+
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -316,12 +323,13 @@ class OnnxCaptioner:
             out = self.step(tokens, hidden, cell, encoded["regions"], encoded["projected_regions"])
             hidden, cell = out["hidden_out"], out["cell_out"]
             tokens = np.where(finished, pad, out["logits"].argmax(axis=-1))
-            maps.append(np.where(finished[:, None], 0.0, out["alpha"]).astype(np.float32))
+            maps.append(out["alpha"])
             sequences.append(tokens)
             finished |= tokens == eos
             if finished.all():
                 break
-        return np.stack(sequences, axis=1), np.stack(maps, axis=1)
+        sequences = np.stack(sequences, axis=1)
+        return sequences, self._zero_after_eos(sequences, np.stack(maps, axis=1))
 
     def _beam_search(
         self,
@@ -407,25 +415,19 @@ class OnnxCaptioner:
         return sequences, self._zero_after_eos(sequences, maps), scores
 
     def _zero_after_eos(self, sequences: np.ndarray, maps: np.ndarray) -> np.ndarray:
-        generated = sequences[:, 1:]
-        ended = np.cumsum(generated == self.config["eos_token_id"], axis=1) > 0
-        ended_before = np.concatenate([np.zeros_like(ended[:, :1]), ended[:, :-1]], axis=1)
-        return (maps * ~ended_before[:, :, None]).astype(np.float32)
+        """The maps of the steps after each caption's end token set to zero (the end token's own map stays)."""
+        lengths = caption_lengths(sequences[:, 1:], self.config["eos_token_id"])
+        return (maps * (np.arange(maps.shape[1]) <= lengths[:, None])[:, :, None]).astype(np.float32)
 
     # Text -------------------------------------------------------------------------------------------------------
 
     def decode(self, token_ids: list[int], attention: np.ndarray, score: float | None = None) -> OnnxCaption:
         """Ids after the start token and their attention maps -> an `OnnxCaption` (stops at `eos`)."""
-        eos = self.config["eos_token_id"]
-        words, kept, ids = [], [], []
-        for step, token_id in enumerate(token_ids):
-            ids.append(int(token_id))
-            if token_id == eos:
-                break
-            if token_id in self.special_ids:
-                continue
-            words.append(self.tokenizer.decode([int(token_id)]).strip())
-            kept.append(step)
+        token_ids = [int(token_id) for token_id in token_ids]
+        length = int(caption_lengths(np.array([token_ids], dtype=np.int64), self.config["eos_token_id"])[0])
+        ids = token_ids[: length + 1]  # with the end token, when there is one
+        kept = [step for step in range(length) if ids[step] not in self.special_ids]
+        words = [self.tokenizer.decode([ids[step]]).strip() for step in kept]
         text = " ".join(self.tokenizer.decode(ids, skip_special_tokens=True).split())
         return OnnxCaption(text, ids, words, attention[kept].reshape(len(kept), *self.grid), score)
 
@@ -444,6 +446,7 @@ __all__ = [
     "OnnxCaption",
     "OnnxCaptioner",
     "Preprocessing",
+    "caption_lengths",
     "resize_bicubic_antialias",
     "resize_taps",
     "to_rgb",

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,6 +39,15 @@ def read_metadata(split_dir: Path) -> list[dict]:
     rows = [json.loads(line) for line in (split_dir / "metadata.jsonl").read_text().splitlines() if line.strip()]
     for row in rows:
         row["path"] = split_dir / row["file_name"]
+    return rows
+
+
+def generated_rows(eos: int) -> np.ndarray:
+    """Generated ids (rows, 12) over a vocabulary of 6 whose captions end anywhere: at the first token, in the middle,
+    with a second end token behind the first, or never."""
+    rows = np.random.default_rng(0).integers(0, 6, (200, 12))
+    rows[:20] = np.where(rows[:20] == eos, eos + 1, rows[:20])  # no end token
+    rows[20, 0] = eos
     return rows
 
 

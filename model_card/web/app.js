@@ -105,6 +105,13 @@ async function decode(blob) {
   return { bitmap, rgba: context.getImageData(0, 0, bitmap.width, bitmap.height).data };
 }
 
+// How many of the generated ids are the caption: those before the first end token (all when there is none). The rule
+// of show_attend_tell's caption_lengths; tests/model_card/test_web_rules.py holds them equal.
+function captionLength(ids, eosTokenId) {
+  const end = ids.indexOf(eosTokenId);
+  return end < 0 ? ids.length : end;
+}
+
 async function caption(pixels) {
   const { height, width } = config.image;
   const encoded = await encoder.run({ pixel_values: new ort.Tensor("float32", pixels, [1, 3, height, width]) });
@@ -122,11 +129,11 @@ async function caption(pixels) {
     for (let v = 1; v < logits.length; v++) if (logits[v] > logits[token]) token = v; // first maximum, as argmax
     ids.push(token);
     attention.push(Float32Array.from(out.alpha.data));
-    if (token === config.eos_token_id) break;
+    if (captionLength(ids, config.eos_token_id) < ids.length) break; // the caption ended
   }
   const special = new Set(config.special_token_ids);
   const words = [], maps = [];
-  for (let i = 0; i < ids.length && ids[i] !== config.eos_token_id; i++) {
+  for (let i = 0; i < captionLength(ids, config.eos_token_id); i++) {
     if (special.has(ids[i])) continue;
     words.push(config.vocab[ids[i]].replaceAll("\u2581", " ").trim());
     maps.push(attention[i]);

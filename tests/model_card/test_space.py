@@ -120,6 +120,7 @@ SPACE_FILES = {
     "app.py",
     "requirements.txt",
     "show_attend_tell/__init__.py",
+    "show_attend_tell/configuration_show_attend_tell.py",
     "show_attend_tell/pipeline_show_attend_tell.py",
     "show_attend_tell/visualization.py",
 }
@@ -140,7 +141,7 @@ def test_push_space_uploads_the_gradio_demo_to_local_hub_standin(memorised_model
     requirements = space_files["requirements.txt"].decode()
     assert "git+" not in requirements and "OWNER" not in requirements and "show-attend-tell" not in requirements
     assert "  - standin-user/sat\n" in space_files["README.md"].decode()
-    for name in ("pipeline_show_attend_tell.py", "visualization.py"):
+    for name in ("configuration_show_attend_tell.py", "pipeline_show_attend_tell.py", "visualization.py"):
         assert space_files[f"show_attend_tell/{name}"] == (REPO_ROOT / "show_attend_tell" / name).read_bytes()
 
 

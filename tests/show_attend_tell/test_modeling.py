@@ -84,6 +84,29 @@ def test_teacher_forcing_equals_stepwise_decoding_with_cache(tiny, state_keyword
     torch.testing.assert_close(torch.cat(logits, 1)[valid], full.logits[valid], rtol=1e-4, atol=1e-5)
 
 
+def test_public_decoder_step_from_initial_state_equals_forward(tiny):
+    """`initial_state` and `decoder_step`, run by hand for two copies per image (as beams), give forward()'s logits,
+    attention, gates and LSTM states; without logits the step leaves them out."""
+    model, _, batch = tiny
+    encoder_outputs = model.encoder(batch["pixel_values"])
+    regions, projected = encoder_outputs.last_hidden_state, encoder_outputs.projected_regions
+    decoder_input_ids = model._shift_right(batch["labels"]).repeat_interleave(2, dim=0)  # (images * 2, steps)
+    with torch.no_grad():
+        full = model(encoder_outputs=encoder_outputs, decoder_input_ids=decoder_input_ids, output_hidden_states=True)
+        state, steps = model.initial_state(regions, copies=2), []
+        for input_ids in decoder_input_ids.unbind(1):
+            steps.append(model.decoder_step(input_ids, state, regions, projected))
+            state = (steps[-1].hidden, steps[-1].cell)
+        bare = model.decoder_step(
+            decoder_input_ids[:, 0], model.initial_state(regions, 2), regions, projected, None, False
+        )
+    assert state[0].shape == (decoder_input_ids.shape[0], model.config.decoder_dim)
+    for name, expected in (("logits", full.logits), ("attentions", full.attentions), ("gates", full.gates),
+                           ("hidden", full.decoder_hidden_states[0])):  # fmt: skip
+        torch.testing.assert_close(torch.stack([step[name] for step in steps], 1), expected, rtol=1e-5, atol=1e-6)
+    assert bare.logits is None and torch.equal(bare.hidden, steps[0].hidden)
+
+
 def test_projection_is_computed_once_and_matches_recomputation(tiny):
     model, _, batch = tiny
     encoder_outputs = model.encoder(batch["pixel_values"])

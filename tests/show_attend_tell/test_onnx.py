@@ -22,10 +22,12 @@ from show_attend_tell import (
     caption_images,
 )
 from show_attend_tell.cli import main
+from show_attend_tell.configuration_show_attend_tell import caption_lengths
 from show_attend_tell.onnx_export import until_eos
 from show_attend_tell.processing_show_attend_tell import load_image
 from show_attend_tell_onnx import OnnxCaptioner, Preprocessing, to_rgb
-from tests.conftest import REPO_ROOT, read_metadata
+from show_attend_tell_onnx import caption_lengths as numpy_caption_lengths
+from tests.conftest import REPO_ROOT, generated_rows, read_metadata
 
 pytest.importorskip("onnxruntime")
 
@@ -108,6 +110,17 @@ def test_numpy_preprocessing_matches_processor(test_photos, image_size):
     expected = image_processor([load_image(p) for p in test_photos], return_tensors="pt")["pixel_values"].numpy()
     got = ours(test_photos)
     assert np.abs(got - expected).max() < 1e-6  # the same 8-bit pixels, normalised with the same float32 operations
+
+
+def test_numpy_caption_lengths_equal_torch():
+    """The runtime's end-of-caption rule is the PyTorch one (`caption_lengths`: the model's maps, the pipeline)."""
+    eos = 2
+    rows = generated_rows(eos)
+    expected = caption_lengths(torch.from_numpy(rows), eos).numpy()
+    assert np.array_equal(numpy_caption_lengths(rows, eos), expected)
+    assert expected.min() == 0 and expected.max() == rows.shape[1] and len(set(expected.tolist())) == 13
+    empty = np.zeros((3, 0), dtype=np.int64)
+    assert np.array_equal(numpy_caption_lengths(empty, eos), caption_lengths(torch.from_numpy(empty), eos).numpy())
 
 
 def test_to_rgb_matches_load_image():
