@@ -34,11 +34,6 @@ BUILT_IN_DATASET = "built-in shapes"  # what reports call the data when --datase
 logger = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------------------------------------------------
-
-
 def load_eval_split(dataset_name: str | None, split: str, max_samples: int | None = None) -> datasets.Dataset:
     """`load_caption_dataset` (columns `image`, `captions`, `image_id`, and `objects` when the data has boxes),
     cut to its first `max_samples` rows."""
