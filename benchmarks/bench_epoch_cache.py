@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
-from benchmarks.common import COCO_MINI, markdown_table, median_time, parse_args, report
+from benchmarks.common import COCO_MINI, median_time, parse_args, report
 from show_attend_tell import (
     ShowAttendTellConfig,
     ShowAttendTellForConditionalGeneration,
@@ -28,6 +28,7 @@ from show_attend_tell import (
     build_tokenizer,
 )
 from show_attend_tell.backbones import load_pretrained_backbone
+from show_attend_tell.reporting import markdown_table
 from training.collate import CaptionCollator, CaptionPairs
 from training.data import load_caption_dataset
 from training.feature_cache import FeatureCache, build_feature_cache

@@ -26,7 +26,6 @@ from benchmarks.common import (
     Size,
     build_model,
     count_flops,
-    markdown_table,
     matmul_peak_gflops,
     median_time,
     parse_args,
@@ -35,6 +34,7 @@ from benchmarks.common import (
     report,
 )
 from show_attend_tell import ShowAttendTellEncoderOutput, ShowAttendTellForConditionalGeneration
+from show_attend_tell.reporting import markdown_table
 
 TARGETS = {("tutorial", "beam 5", 32): 10.0, ("tutorial", "greedy", 32): 20.0}
 

@@ -4,7 +4,7 @@
         [--split test [validation train]] [--boxed_only] [--max_samples N] [--no-save]
 
 For each saved model folder, on a data set split (or several, concatenated) with object boxes (default: the built-in
-shapes set's held-out test scenes; coco-mini test has COCO boxes), `show_attend_tell.grounding.grounding_report`
+shapes set's held-out test scenes; coco-mini test has COCO boxes), `show_attend_tell.evaluation.evaluate_captioner`
 captions every image with the model's saved decoding and reports, side by side:
 
 - caption quality: CIDEr and BLEU-4 (pycocoevalcap) and the share of captions equal to a reference ("exact");
@@ -30,7 +30,8 @@ from transformers import AutoModel, AutoProcessor
 
 import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from benchmarks.common import parse_args, report
-from show_attend_tell.grounding import grounding_report, report_table
+from show_attend_tell.evaluation import evaluate_captioner
+from show_attend_tell.reporting import grounding_table
 from training.evaluate_captioner import BUILT_IN_DATASET, load_eval_split
 
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     for name, folder in zip(names, args.model, strict=True):
         model = AutoModel.from_pretrained(folder, trust_remote_code=True)
         processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
-        reports[name] = grounding_report(model, processor, dataset, batch_size=args.batch_size)
+        reports[name] = evaluate_captioner(model, processor, dataset, batch_size=args.batch_size).scores()
     return reports
 
 
@@ -74,7 +75,7 @@ def main() -> None:
         f"Data: {dataset}, split {splits}; decoding: each model's generation_config. Rates in %; 'centre' always "
         "points at the image centre, 'random' is the expected hit of a uniformly random grid cell; entropy is the mean "
         "per-word attention entropy as % of a uniform map's; peak is the mean largest weight (uniform's).\n\n"
-        + report_table(reports)
+        + grounding_table(reports)
     )
     report(f"Grounding ({dataset}, {'+'.join(args.split)})", body, args)
 

@@ -24,12 +24,12 @@ from benchmarks.common import (
     SIZES,
     build_model,
     coco_caption_lengths,
-    markdown_table,
     parse_args,
     random_labels,
     random_regions,
     report,
 )
+from show_attend_tell.reporting import markdown_table
 
 CASES = {
     "generate, ours": ("generate", "ours"),

@@ -29,7 +29,7 @@ import torch
 
 import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from benchmarks.baseline import baseline_beam_search, baseline_greedy
-from benchmarks.common import SIZES, TUTORIAL_VOCAB_SIZE, build_model, markdown_table, median_time, parse_args, report
+from benchmarks.common import SIZES, TUTORIAL_VOCAB_SIZE, build_model, median_time, parse_args, report
 from show_attend_tell import (
     ShowAttendTellForConditionalGeneration,
     ShowAttendTellProcessor,
@@ -37,6 +37,7 @@ from show_attend_tell import (
     build_tokenizer,
 )
 from show_attend_tell.onnx_export import export_onnx, until_eos
+from show_attend_tell.reporting import markdown_table
 from show_attend_tell_onnx import OnnxCaptioner
 
 BEAM_OPTIONS = {"length_penalty": 0.0, "early_stopping": True}

@@ -26,7 +26,6 @@ from benchmarks.common import (
     build_model,
     coco_caption_lengths,
     count_flops,
-    markdown_table,
     matmul_peak_gflops,
     median_time,
     parse_args,
@@ -35,6 +34,7 @@ from benchmarks.common import (
     report,
 )
 from show_attend_tell import ShowAttendTellEncoderOutput, ShowAttendTellForConditionalGeneration
+from show_attend_tell.reporting import markdown_table
 
 TARGETS = {("tutorial", 32): 3.0}
 

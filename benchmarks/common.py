@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmark scripts: model sizes, inputs, timing, FLOP counting, tables and RESULTS.md.
+"""Shared helpers of the benchmark scripts: model sizes, inputs, timing, FLOP counting and RESULTS.md (tables and
+sections come from `show_attend_tell.reporting`).
 
 The benchmarks compare our fast paths with `baseline.py` (the classic tutorial algorithms) on the same weights, in
 the same process, so that ratios hold even on a busy machine; absolute figures depend on the load (reported).
@@ -7,9 +8,6 @@ the same process, so that ratios hold even on a busy machine; absolute figures d
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from show_attend_tell import (
     ShowAttendTellForConditionalGeneration,
     build_tokenizer,
 )
+from show_attend_tell.reporting import results_section
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCHMARKS_DIR.parent
@@ -199,29 +198,9 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / median_time(lambda: a @ b, repeats, warmup=2) / 1e9
 
 
-def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
-    def cell(value: object) -> str:
-        if isinstance(value, float):
-            return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
-        return str(value)
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def machine_line() -> str:
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return (
-        f"{datetime.datetime.now().isoformat(timespec='minutes')}, {os.cpu_count()} CPU cores "
-        f"({platform.processor() or platform.machine()}), torch {torch.__version__} with {torch.get_num_threads()} "
-        f"threads, load average {load}"
-    )
-
-
 def report(title: str, body: str, args: argparse.Namespace) -> None:
     """Print `body` under `title` and the machine line, and append it to RESULTS.md unless `--no-save`."""
-    section = f"## {title}{' (--quick)' if args.quick else ''}\n\n{machine_line()}\n\n{body.strip()}\n"
+    section = results_section(title, body, args.quick)
     print(section)
     if not args.no_save:
         if not RESULTS_FILE.exists():

@@ -5,7 +5,7 @@
 For each attention type and seed, `training.train` trains a captioner with the same data, backbone, options, steps and
 seeds (only `--attention_type` differs): the built-in shapes set with its default recipe, and coco-mini with the short
 recipe of tests/training/test_train_coco_mini.py (frozen pretrained encoder, 256-wide decoder, 8 epochs). Each saved
-model is then scored on its held-out test split with `show_attend_tell.grounding.grounding_report` (the grounding
+model is then scored on its held-out test split with `show_attend_tell.evaluation.evaluate_captioner` (the grounding
 benchmark, benchmarks/bench_grounding.py), decoding with its saved generation_config (beam search 3):
 
 - caption metrics: BLEU-4 and CIDEr (pycocoevalcap);
@@ -45,7 +45,8 @@ from show_attend_tell import (
     ShowAttendTellProcessor,
     caption_images,
 )
-from show_attend_tell.grounding import grounding_report
+from show_attend_tell.evaluation import evaluate_captioner
+from show_attend_tell.reporting import markdown_table, mean_spread
 from show_attend_tell.visualization import overlay_attention
 from training.evaluate_captioner import load_eval_split
 from training.hard_attention import HardAttentionLoss
@@ -135,15 +136,7 @@ def step_seconds(folders: dict[str, Path], repeats: int) -> dict[str, float]:
 def evaluate(folder: Path, dataset) -> dict:
     model = ShowAttendTellForConditionalGeneration.from_pretrained(folder).eval()
     processor = ShowAttendTellProcessor.from_pretrained(folder)
-    return grounding_report(model, processor, dataset)
-
-
-def mean_std(values: list[float], digits: int = 3) -> str:
-    if not values:
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    return evaluate_captioner(model, processor, dataset).scores()
 
 
 def summary_rows(name: str, results: dict, scorer: str) -> list[list[str]]:
@@ -155,10 +148,10 @@ def summary_rows(name: str, results: dict, scorer: str) -> list[list[str]]:
             name,
             attention_type,
             str(len(runs)),
-            mean_std([run["report"]["metrics"]["BLEU-4"] for run in runs]),
-            mean_std([run["report"]["metrics"]["CIDEr"] for run in runs]),
-            mean_std([100 * entry["hit_rate"] for entry in pointing if entry["hit_rate"] is not None], 1),
-            mean_std([100 * entry["center_baseline"] for entry in pointing if entry["center_baseline"] is not None], 1),
+            mean_spread([run["report"]["metrics"]["BLEU-4"] for run in runs], digits=3),
+            mean_spread([run["report"]["metrics"]["CIDEr"] for run in runs], digits=3),
+            mean_spread([entry["hit_rate"] for entry in pointing], scale=100),
+            mean_spread([entry["center_baseline"] for entry in pointing], scale=100),
             f"{statistics.mean(entry['words'] for entry in pointing):.0f}",
             f"{1000 * results['step_seconds'][attention_type]:.1f}",
             f"{1000 * statistics.mean(run['wall_seconds_per_step'] for run in runs):.0f}",
@@ -226,8 +219,7 @@ def main() -> None:
             figure_path = figure_file if args.quick else FIGURE.relative_to(REPO_ROOT)
             results[name]["figure"] = attention_figure(first, dataset[0]["image"], figure_file)
     (output / "compare_attention.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    table = "| " + " | ".join(HEADERS) + " |\n|" + "---|" * len(HEADERS) + "\n"
-    table += "\n".join("| " + " | ".join(row) + " |" for row in lines)
+    table = markdown_table(HEADERS, lines)
     extra = f", extra training options {' '.join(args.train_args)}" if args.train_args else ""
     body = (
         f"`python -m benchmarks.compare_attention{' --quick' if args.quick else ''}` (shapes seeds {seeds['shapes']}, "

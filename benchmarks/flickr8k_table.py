@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
-from benchmarks.common import SHARED_DATA, markdown_table, parse_args, report
+from benchmarks.common import SHARED_DATA, parse_args, report
 from show_attend_tell.metrics import CAPTION_METRICS, compute_caption_metrics
+from show_attend_tell.reporting import markdown_table
 from training.evaluate_captioner import load_eval_split
 
 FLICKR8K = SHARED_DATA / "flickr8k"

@@ -1,5 +1,5 @@
 """What makes attention focus: train variants with the same data, steps and seeds, and score each with the grounding
-benchmark (`show_attend_tell.grounding.grounding_report`).
+benchmark (`show_attend_tell.evaluation.evaluate_captioner`).
 
     python -m benchmarks.grounding_experiments --output_root runs/grounding [--variants baseline position ...] \
         [--seeds 42 1 2] [--dataset_name ../shared/data/coco-mini] [--quick] [--no-save]
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -27,7 +26,8 @@ from transformers import AutoModel, AutoProcessor
 
 import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
 from benchmarks.common import REPO_ROOT, parse_args, report
-from show_attend_tell.grounding import grounding_report
+from show_attend_tell.evaluation import evaluate_captioner
+from show_attend_tell.reporting import markdown_table, mean_spread
 from training.evaluate_captioner import BUILT_IN_DATASET, load_eval_split
 
 # Variant name -> training flags added to the default command (soft attention only).
@@ -84,18 +84,9 @@ def run_one(args: argparse.Namespace, variant: str, seed: int, dataset) -> dict:
     model = AutoModel.from_pretrained(output_dir, trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(output_dir, trust_remote_code=True)
     result = {"variant": variant, "seed": seed, "flags": flags, "train_seconds": seconds}
-    result["report"] = grounding_report(model, processor, dataset)
+    result["report"] = evaluate_captioner(model, processor, dataset).scores()
     scored.write_text(json.dumps(result, indent=2) + "\n")
     return result
-
-
-def mean_spread(values: list[float | None], scale: float = 1.0, digits: int = 1) -> str:
-    values = [scale * value for value in values if value is not None]
-    if not values:
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def variant_row(variant: str, results: list[dict]) -> list[str]:
@@ -136,8 +127,7 @@ def main() -> None:
             result = run_one(args, variant, seed, dataset)
             results[variant].append(result)
             print(variant, seed, json.dumps(variant_row(variant, [result])), flush=True)
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(variant_row(variant, runs)) + " |" for variant, runs in results.items()]
+    table = markdown_table(HEADERS, [variant_row(variant, runs) for variant, runs in results.items()])
     dataset_label = args.dataset_name or BUILT_IN_DATASET
     extra = " + " + " ".join(args.train_args) if args.train_args else ""
     extra += " (--quick: 40 steps)" if args.quick else ""
@@ -147,7 +137,7 @@ def main() -> None:
         "standard deviation over seeds. 'word hit': the pointing game of the shape word (COCO object words on real "
         "photos) against a uniformly random grid cell and the image centre; 'phrase hit': colour + shape maps summed; "
         "entropy: mean per-word attention entropy as % of a uniform map's; train s: seconds per training run.\n\n"
-        + "\n".join(lines)
+        + table
     )
     report(f"Grounding experiments ({dataset_label})", body, args)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from model_card.generator import METRIC_TYPES
 from show_attend_tell.metrics import CAPTION_METRICS, METRIC_NAMES, SPICE_NAME
+from show_attend_tell.reporting import metrics_markdown
 from training.args import build_parser
-from training.evaluate_captioner import metrics_markdown
 
 
 def test_names_are_unique_and_the_optional_one_is_spice():

@@ -8,7 +8,8 @@ python -m training.evaluate_captioner --model PATH_OR_HUB_ID --dataset_name ../s
 Without `--dataset_name` it evaluates on the built-in shapes set (the default data of `training.train`). Decoding
 follows the model's saved `generation_config.json`; `--num_beams`, `--length_penalty` and `--max_new_tokens` override
 it when given. Writes `predictions.json` (`[{"image_id", "caption"}]`), `metrics.json` (with the decoding used) and
-`metrics.md` to `--output_dir`. Captions come from the library's `caption_images`, like every other entry point.
+`metrics.md` to `--output_dir`. The scores come from the library's `show_attend_tell.evaluation.evaluate_captioner`
+(captions from `caption_images`, like every other entry point), the page from `show_attend_tell.reporting`.
 """
 
 from __future__ import annotations
@@ -23,19 +24,14 @@ import datasets
 import torch
 
 import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
-from show_attend_tell import ModelFolderError, caption_images, load_captioner
-from show_attend_tell.grounding import pointing_game, summarize_pointing
-from show_attend_tell.metrics import CAPTION_METRICS, compute_caption_metrics
+from show_attend_tell import ModelFolderError, load_captioner
+from show_attend_tell.evaluation import evaluate_captioner
+from show_attend_tell.reporting import metrics_markdown
 from training.data import load_caption_dataset
 
 BUILT_IN_DATASET = "built-in shapes"  # what reports call the data when --dataset_name is not given
 
 logger = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------------------------------------------------
 
 
 def load_eval_split(dataset_name: str | None, split: str, max_samples: int | None = None) -> datasets.Dataset:
@@ -49,102 +45,12 @@ def load_eval_split(dataset_name: str | None, split: str, max_samples: int | Non
     return dataset
 
 
-def _annotated(row: dict) -> bool:
-    """Whether a row has object boxes to score grounding on."""
-    objects = row.get("objects")
-    return bool(objects and objects.get("bbox"))
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Evaluation
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def evaluate_captioner(
-    model,
-    processor,
-    dataset: datasets.Dataset,
-    *,
-    batch_size: int = 16,
-    spice: bool = False,
-    progress: bool = True,
-    **decoding,
-) -> tuple[list[dict[str, str]], dict[str, float], dict | None]:
-    """Caption `dataset` with `caption_images` and score the captions.
-
-    `decoding`: `generate()` settings that override the model's `generation_config` (`None` values are ignored).
-    Returns `(predictions, metrics, grounding)`: `[{"image_id", "caption"}]`, `compute_caption_metrics` output, and
-    `summarize_pointing` output over the rows with object boxes (None when no row has boxes).
-    """
-    if decoding.get("num_return_sequences") not in (None, 1):
-        raise ValueError("evaluation scores one caption per image: num_return_sequences must be 1")
-    rows = dataset.remove_columns("image").to_list()
-    model.eval()
-    generated = caption_images(model, processor, dataset["image"], batch_size=batch_size, progress=progress, **decoding)
-    captions = [item.text for item in generated]
-    ids = [row["image_id"] for row in rows]
-    predictions = [{"image_id": image_id, "caption": caption} for image_id, caption in zip(ids, captions, strict=True)]
-    metrics = compute_caption_metrics(
-        dict(zip(ids, captions, strict=True)),
-        {row["image_id"]: row["captions"] for row in rows},
-        spice=spice,
-    )
-    grounding = None
-    if any(_annotated(row) for row in rows):
-        pointed = []
-        for row, item in zip(rows, generated, strict=True):
-            if _annotated(row):
-                pointed.extend(pointing_game(item.words, item.attention, item.image.size, row["objects"]))
-        grounding = summarize_pointing(pointed)
-    return predictions, metrics, grounding
-
-
 def effective_decoding(model, decoding: dict[str, Any]) -> dict[str, Any]:
     """The decoding settings a run used: the given ones, and the model's `generation_config` for the rest."""
     names = ("num_beams", "length_penalty", "max_new_tokens")
     return {
         name: getattr(model.generation_config, name) if decoding.get(name) is None else decoding[name] for name in names
     }
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}"
-
-
-def metrics_markdown(report: dict) -> str:
-    """A markdown summary of a `metrics.json` report: caption metrics (x100) and the grounding table."""
-    decoding = report["decoding"]
-    names = [metric.name for metric in CAPTION_METRICS if metric.name in report["metrics"]]
-    lines = [
-        f"## Evaluation of `{report['model']}` on `{report['dataset']}` ({report['split']}, "
-        f"{report['num_images']} images)",
-        "",
-        f"Decoding: beam size {decoding['num_beams']}, length penalty {decoding['length_penalty']}, "
-        f"at most {decoding['max_new_tokens']} new tokens. Scores x100 (pycocoevalcap).",
-        "",
-        "| " + " | ".join(names) + " |",
-        "|" + "---:|" * len(names),
-        "| " + " | ".join(_percent(report["metrics"][name]) for name in names) + " |",
-    ]
-    grounding = report.get("grounding")
-    if grounding is not None:
-        lines += [
-            "",
-            "### Attention grounding (pointing game)",
-            "",
-            "Share of generated object words whose attention peak falls inside a box of that object, versus always "
-            "pointing at the image centre and at a uniformly random grid cell (%).",
-            "",
-            "| Category | Words | Attention peak | Centre baseline | Random cell |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        rows = [("**overall**", grounding["overall"]), *grounding["per_category"].items()]
-        for name, rates in rows:
-            lines.append(
-                f"| {name} | {rates['words']} | {_percent(rates['hit_rate'])} | {_percent(rates['center_baseline'])} "
-                f"| {_percent(rates['random_baseline'])} |"
-            )
-    return "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -189,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         model,
         {"num_beams": args.num_beams, "length_penalty": args.length_penalty, "max_new_tokens": args.max_new_tokens},
     )
-    predictions, metrics, grounding = evaluate_captioner(
+    evaluation = evaluate_captioner(
         model,
         processor,
         dataset,
@@ -201,18 +107,18 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "dataset": dataset_label,
         "split": args.split,
-        "num_images": len(predictions),
+        "num_images": evaluation.num_images,
         "decoding": decoding,
-        "metrics": metrics,
-        "grounding": grounding,
+        "metrics": evaluation.metrics,
+        "grounding": evaluation.grounding,
         "model": args.model,
     }
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "predictions.json").write_text(json.dumps(predictions, indent=2) + "\n")
+    (output_dir / "predictions.json").write_text(json.dumps(evaluation.predictions, indent=2) + "\n")
     (output_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     (output_dir / "metrics.md").write_text(metrics_markdown(report))
-    logger.info("Metrics: %s", {name: round(value, 4) for name, value in metrics.items()})
+    logger.info("Metrics: %s", {name: round(value, 4) for name, value in evaluation.metrics.items()})
     logger.info("Wrote predictions.json, metrics.json and metrics.md to %s", output_dir)
     return report
 

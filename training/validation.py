@@ -4,12 +4,13 @@ the COCO caption metrics, plus the teacher-forced loss on the validation caption
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 from accelerate.utils import broadcast_object_list, gather_object
 
-from show_attend_tell import ShowAttendTellEncoderOutput, caption_images
-from show_attend_tell.metrics import compute_caption_metrics
+from show_attend_tell import Caption, ShowAttendTellEncoderOutput, caption_images
+from show_attend_tell.evaluation import score_captions
 from show_attend_tell.pipeline_show_attend_tell import caption_batch
 
 
@@ -55,42 +56,44 @@ def validation_loss(accelerator, model, dataloader, frozen_encoder: bool) -> flo
 def caption_metrics(
     accelerator, model, processor, dataset, batch_size: int, decoding: dict, features=None
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Caption every validation image (each process a share) and score against its references on the main process.
+    """Caption every validation image (each process a share) and score the captions against their references on the
+    main process (the library's `score_captions`, caption metrics only).
 
     `features`: the validation images' cached backbone features (a `FeatureCache`, row `i` for image `i`) while the
     encoder is frozen; captions are then decoded from them instead of running the CNN again.
     Returns `(metrics, predictions)` on every process (`predictions`: image id -> caption)."""
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.eval()
-    image_ids = dataset["image_id"]
     with accelerator.split_between_processes(list(range(len(dataset)))) as shard:
         if features is None:
             images = dataset.select(shard)["image"] if shard else []
             generated = (
                 caption_images(unwrapped, processor, images, batch_size=batch_size, **decoding) if images else []
             )
-            captions = [caption.text for caption in generated]
         else:
-            captions = captions_from_features(unwrapped, processor, features, shard, batch_size, decoding)
-        local = list(zip([image_ids[index] for index in shard], captions, strict=True))
-    predictions = dict(gather_object(local))
+            generated = captions_from_features(unwrapped, processor, features, shard, batch_size, decoding)
+        # Captions travel between processes without their photos.
+        local = [(index, replace(caption, image=None)) for index, caption in zip(shard, generated, strict=True)]
+    gathered = gather_object(local)
+    references = dataset.select_columns(["image_id", "captions"]).to_list()
+    predictions = {references[index]["image_id"]: caption.text for index, caption in gathered}
     result = [None]
     if accelerator.is_main_process:
-        references = dict(zip(image_ids, dataset["captions"], strict=True))
-        result = [compute_caption_metrics(predictions, {key: references[key] for key in predictions})]
+        rows = [references[index] for index, _ in gathered]
+        result = [score_captions(rows, [caption for _, caption in gathered]).metrics]
     broadcast_object_list(result)
     return result[0], predictions
 
 
 def captions_from_features(
     model, processor, features, indices: list[int], batch_size: int, decoding: dict
-) -> list[str]:
+) -> list[Caption]:
     """Captions of the images at `indices`, generated from their cached backbone features (`caption_batch`)."""
     captions = []
     for start in range(0, len(indices), batch_size):
         regions = features[indices[start : start + batch_size]].to(model.device, model.dtype)
         encoder_outputs = ShowAttendTellEncoderOutput(last_hidden_state=regions)
-        captions += [c.text for c in caption_batch(model, processor, encoder_outputs=encoder_outputs, **decoding)]
+        captions += caption_batch(model, processor, encoder_outputs=encoder_outputs, **decoding)
     return captions
 
 

@@ -74,7 +74,8 @@ def test_shapes_scenes_by_default_and_no_save(monkeypatch, tmp_path, man_model_d
 
 
 def test_experiment_table_rows_are_means_and_spreads_over_seeds():
-    from benchmarks.grounding_experiments import HEADERS, VARIANTS, mean_spread, variant_row
+    from benchmarks.grounding_experiments import HEADERS, VARIANTS, variant_row
+    from show_attend_tell.reporting import mean_spread
 
     def result(seed, shape_hit, seconds):
         overall = {"hit_rate": shape_hit, "center_baseline": 0.0, "random_baseline": 0.0625, "words": 10}

@@ -12,10 +12,10 @@ from transformers import AutoModel, AutoProcessor, GenerationConfig, pipeline
 from model_card.handler import EndpointHandler
 from show_attend_tell import Caption, ShowAttendTellConfig, caption_images
 from show_attend_tell.cli import main as cli_main
+from show_attend_tell.evaluation import evaluate_captioner
 from show_attend_tell.grounding import pointing_game
 from show_attend_tell.visualization import plot_attention
 from tests.conftest import make_tiny
-from training.evaluate_captioner import evaluate_captioner
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +139,8 @@ def test_pipeline_handler_cli_and_evaluation_give_the_library_caption_and_attent
 
     rows = {"image": photos, "captions": [["a photo"]] * len(photos), "image_id": [str(i) for i in range(len(photos))]}
     dataset = datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image())
-    predictions, _, _ = evaluate_captioner(model, processor, dataset, progress=False, num_beams=3, max_new_tokens=6)
-    assert [row["caption"] for row in predictions] == [caption.text for caption in expected]
+    evaluation = evaluate_captioner(model, processor, dataset, num_beams=3, max_new_tokens=6)
+    assert [row["caption"] for row in evaluation.predictions] == [caption.text for caption in expected]
 
 
 def test_decoding_defaults_come_from_the_saved_generation_config(saved_folder, photos, capsys):

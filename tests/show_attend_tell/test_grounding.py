@@ -20,10 +20,10 @@ from show_attend_tell.grounding import (
     point_in_boxes,
     pointing_game,
     random_cell_hit_rate,
-    report_table,
     scorers_for,
     summarize_pointing,
 )
+from show_attend_tell.reporting import grounding_table
 from tests.conftest import make_tiny, read_metadata
 
 
@@ -284,7 +284,7 @@ def test_scorers_follow_the_boxes():
     assert scorers_for([{"captions": ["no boxes"]}]) == {}
 
 
-def test_report_table_has_one_row_per_scorer():
+def test_grounding_table_has_one_row_per_scorer():
     report = {
         "num_images": 2,
         "exact": 0.5,
@@ -299,7 +299,7 @@ def test_report_table_has_one_row_per_scorer():
         },
         "attention": {"entropy_ratio": 0.5, "peak": 0.4, "uniform_peak": 1 / 16},
     }
-    lines = report_table({"run": report}).splitlines()
+    lines = grounding_table({"run": report}).splitlines()
     assert lines[0].startswith(
         "| model | images | CIDEr | BLEU-4 | exact | scorer | words | hit % | centre % | random %"
     )

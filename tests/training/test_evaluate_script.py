@@ -15,9 +15,10 @@ from PIL import Image
 from transformers import AutoModel, AutoProcessor
 
 from show_attend_tell import caption_images
+from show_attend_tell.evaluation import evaluate_captioner
 from show_attend_tell.metrics import METRIC_NAMES, compute_caption_metrics
 from tests.conftest import FLICKR8K_MINI, REPO_ROOT, read_metadata
-from training.evaluate_captioner import effective_decoding, evaluate_captioner, main
+from training.evaluate_captioner import effective_decoding, main
 
 NUM_SAMPLES = 8
 

@@ -9,10 +9,11 @@ from collections import Counter
 import pytest
 from transformers import AutoModel, AutoProcessor
 
-from show_attend_tell import caption_images
+from show_attend_tell.evaluation import evaluate_captioner
 from show_attend_tell.metrics import compute_caption_metrics
 from tests.conftest import read_metadata
 from tests.training.train_utils import read_json, run_training
+from training.data import load_caption_dataset
 
 
 @pytest.mark.slow
@@ -36,18 +37,18 @@ def test_short_coco_mini_run_beats_the_most_frequent_caption(tmp_path, coco_mini
     losses = [entry["loss"] for entry in history]
     assert min(losses[1:]) < losses[0], losses
 
-    test_rows = read_metadata(coco_mini / "test")
+    test = load_caption_dataset(str(coco_mini), "test")
     model = AutoModel.from_pretrained(output_dir, trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(output_dir, trust_remote_code=True)
-    captions = [c.text for c in caption_images(model, processor, [row["path"] for row in test_rows])]
-    references = {row["file_name"]: row["captions"] for row in test_rows}
+    report = evaluate_captioner(model, processor, test)
+    captions = [caption.text for caption in report.captions]
     assert len(set(captions)) >= len(captions) // 4, captions  # varied, not one caption for every photo
 
     train_captions = [
         " ".join(c.lower().strip(" .").split()) for row in read_metadata(coco_mini / "train") for c in row["captions"]
     ]
     most_frequent = Counter(train_captions).most_common(1)[0][0]
-    model_scores = compute_caption_metrics(dict(zip(references, captions, strict=True)), references)
+    references = dict(zip(test["image_id"], test["captions"], strict=True))
     baseline_scores = compute_caption_metrics({key: most_frequent for key in references}, references)
-    print(f"coco-mini test: model {model_scores}, baseline {most_frequent!r} {baseline_scores}")
-    assert model_scores["CIDEr"] > baseline_scores["CIDEr"]
+    print(f"coco-mini test: model {report.metrics}, baseline {most_frequent!r} {baseline_scores}")
+    assert report.metrics["CIDEr"] > baseline_scores["CIDEr"]

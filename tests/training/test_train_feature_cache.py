@@ -106,6 +106,8 @@ def test_validation_captions_from_the_cache_equal_captions_from_images(tmp_path,
     indices = [9, 0, 4, 5, 2]
     images = scenes.select(indices)["image"]
     from_images = [c.text for c in caption_images(model, processor, images, batch_size=2, **decoding)]
-    from_cache = captions_from_features(model, processor, cache, indices, batch_size=2, decoding=decoding)
+    from_cache = [
+        c.text for c in captions_from_features(model, processor, cache, indices, batch_size=2, decoding=decoding)
+    ]
     assert from_cache == from_images
     assert len(set(from_cache)) > 1  # captions depend on the image, so a mixed-up row would show
