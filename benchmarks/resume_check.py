@@ -28,7 +28,8 @@ import torch
 from safetensors.torch import load_file
 
 import show_attend_tell.script_path  # noqa: F401  (runs by path too: see its docstring)
-from benchmarks.common import REPO_ROOT, markdown_table, parse_args, report
+from benchmarks.common import REPO_ROOT, parse_args, report
+from show_attend_tell.reporting import markdown_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
