@@ -46,14 +46,6 @@ class TutorialDecoder:
         gate = torch.sigmoid(self.f_beta(h))
         return gate * attention_weighted_encoding, alpha
 
-    def output(self, embeddings: torch.Tensor, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        model = self.model
-        if self.config.deep_output:
-            features = torch.tanh(embeddings + model.output_hidden(h) + model.output_context(context))
-        else:
-            features = h
-        return model.lm_head(model.dropout(features))
-
     def step(
         self, encoder_out: torch.Tensor, prev_words: torch.Tensor, h: torch.Tensor, c: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -61,7 +53,7 @@ class TutorialDecoder:
         embeddings = self.embedding(prev_words)  # (k, embed_dim)
         context, alpha = self.attend(encoder_out, h)
         h, c = self.decode_step(torch.cat([embeddings, context], dim=1), (h, c))
-        return self.output(embeddings, h, context), h, c, alpha
+        return self.model.output_logits(embeddings, h, context), h, c, alpha  # the same output layer
 
 
 @torch.no_grad()
@@ -166,7 +158,7 @@ def baseline_training_loss(
         h, c = decoder.decode_step(
             torch.cat([embeddings[:batch_size_t, t], context], dim=1), (h[:batch_size_t], c[:batch_size_t])
         )
-        predictions[:batch_size_t, t] = decoder.output(embeddings[:batch_size_t, t], h, context)
+        predictions[:batch_size_t, t] = decoder.model.output_logits(embeddings[:batch_size_t, t], h, context)
         alphas[:batch_size_t, t] = alpha
     scores = pack_padded_sequence(predictions, lengths, batch_first=True).data
     packed_targets = pack_padded_sequence(targets[:, :max_length], lengths, batch_first=True).data
