@@ -26,7 +26,7 @@ def test_readme_is_a_five_minute_read():
 
 def test_readme_links_point_at_files():
     targets = RELATIVE_LINK.findall(README)
-    assert {"docs/training.md", "RESULTS.md", "docs/coco_mini_attention.png"} <= set(targets)
+    assert {"docs/training.md", "RESULTS.md", "docs/figures/flickr8k/000000442450.png"} <= set(targets)
     assert [target for target in targets if not (REPO_ROOT / target).is_file()] == []
 
 
