@@ -38,7 +38,7 @@ PAPER_ROWS = {
 }  # fmt: skip
 METRICS = [metric.name for metric in CAPTION_METRICS if not metric.optional]
 # The settings shown per run (training_args.json keys).
-SETTINGS = ("backbone", "image_size", "feature_index", "attention_type", "num_train_epochs", "learning_rate",
+SETTINGS = ("backbone", "image_size", "feature_index", "attention_type", "alpha_c", "num_train_epochs", "learning_rate",
             "per_device_train_batch_size", "min_word_frequency", "scst_after", "model_name_or_path")  # fmt: skip
 
 
