@@ -35,11 +35,12 @@ def phrase_mentions(words: Sequence[str]) -> list[Mention]:
     return [((index - 1, index) if index > 0 else index, category) for index, category in caption_categories(words)]
 
 
-# Named scorers of a data set's boxes: `(mentions, labels)` for `pointing_game`. "object word" (the word's own map)
-# is the one every report leads with; the other two say whether the model looked before it named the object.
+# Named scorers of a data set's boxes: `(mentions, labels)` for `pointing_game`. "choosing step" (the map of the step
+# that chose the object) is the one every report leads with (docs/grounding.md, "Which map for a noun"); the word's
+# own map and the phrase's are reported beside it.
 COCO_SCORERS: dict[str, tuple[MentionFunction, LabelFunction]] = {
-    "object word": (caption_categories, box_categories),
     "choosing step": (choosing_step_mentions, box_categories),
+    "object word": (caption_categories, box_categories),
     "phrase (step before + word)": (phrase_mentions, box_categories),
 }
 SHAPES_SCORERS: dict[str, tuple[MentionFunction, LabelFunction]] = {

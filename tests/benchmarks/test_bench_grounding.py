@@ -58,7 +58,7 @@ def test_several_splits_with_boxes_only_and_the_three_coco_maps(monkeypatch, tmp
     report = reports[man_model_dir.name]
     assert 0 < len(boxed) < 80 and report["num_images"] == len(boxed)
     pointing = report["pointing"]
-    assert list(pointing) == ["object word", "choosing step", "phrase (step before + word)"]
+    assert list(pointing) == ["choosing step", "object word", "phrase (step before + word)"]  # the headline first
     # "man man man": three person mentions per photo with a person; the first word has no step before it.
     words = {name: summary["overall"]["words"] for name, summary in pointing.items()}
     assert words["object word"] == words["phrase (step before + word)"] == 3 * words["choosing step"] // 2 > 0

@@ -47,8 +47,8 @@ def test_one_report_of_captions_metrics_grounding_and_focus(man_captioner, coco_
     assert report.metrics == compute_caption_metrics({key: "man man man" for key in references}, references)
     assert report.exact == 0.0
     with_person = [row for row in rows if "person" in row["objects"]["category"]]
-    assert with_person and report.grounding["overall"]["words"] == 3 * len(with_person)
-    assert list(report.pointing) == list(COCO_SCORERS) and report.pointing["object word"] == report.grounding
+    assert with_person and report.pointing["object word"]["overall"]["words"] == 3 * len(with_person)
+    assert list(report.pointing) == list(COCO_SCORERS) and report.pointing["choosing step"] == report.grounding
     assert report.pointing["choosing step"]["overall"]["words"] == 2 * len(with_person)  # no step before word 1
     attention = report.attention
     assert attention["words"] == 15 and attention["uniform_peak"] == 1 / 4 and 0.0 <= attention["entropy_ratio"] <= 1
