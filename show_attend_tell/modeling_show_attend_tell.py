@@ -502,12 +502,14 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
 
     def decoder_step(
         self,
-        input_ids: torch.LongTensor,
+        input_ids: torch.LongTensor | None,
         state: tuple[torch.Tensor, torch.Tensor],
         regions: torch.Tensor,
         projected_regions: torch.Tensor,
         hard_rows: torch.BoolTensor | None = None,
         output_logits: bool = True,
+        *,
+        inputs_embeds: torch.FloatTensor | None = None,
     ) -> ShowAttendTellDecoderStepOutput:
         """One decoding step: attend to the regions from the current state, feed the previous word and the context to
         the LSTM, score the next word. `forward()` (so training and `generate()`) and the ONNX export run this step.
@@ -527,6 +529,8 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             output_logits (`bool`, defaults to `True`):
                 Compute `logits`. `forward()` passes `False` and applies `output_logits` once to all its steps (the
                 same computation, in one matrix product).
+            inputs_embeds (`torch.FloatTensor` of shape `(rows, embed_dim)`, *optional*):
+                The previous words' embeddings instead of `input_ids` (`forward()` embeds all its steps at once).
 
         Returns:
             `ShowAttendTellDecoderStepOutput`: `logits`, `attentions`, `gates`, the new `hidden` and `cell`, the
@@ -538,7 +542,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         if hard_rows is not None:
             hard, locations = self.attention.hard_context(regions, hidden, alpha, hard_rows)
             context = context.index_put((hard_rows,), hard.to(context.dtype))
-        embeddings = self.embed_tokens(input_ids)  # (rows, embed_dim)
+        embeddings = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # (rows, embed_dim)
         hidden, cell = self.lstm(torch.cat([embeddings, context], dim=-1), (hidden, cell))
         logits = self.output_logits(embeddings, hidden, context) if output_logits else None
         # (logits, attentions, gates, hidden, cell, context, attention_locations), the order of the output's fields
@@ -558,12 +562,12 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         self,
         regions: torch.Tensor,
         projected_regions: torch.Tensor,
-        step_ids: torch.LongTensor,
+        step_embeddings: torch.Tensor,
         batch_sizes: list[int],
         state: tuple[torch.Tensor, torch.Tensor],
     ) -> tuple[torch.Tensor | None, ...]:
-        """Run `decoder_step` over time-major `step_ids` of shape `(sum(batch_sizes),)`, the layout of a
-        `PackedSequence`: step `t` feeds the first `batch_sizes[t]` rows, so rows sorted by length leave the loop
+        """Run `decoder_step` over time-major `step_embeddings` of shape `(sum(batch_sizes), embed_dim)`, the layout of
+        a `PackedSequence`: step `t` feeds the first `batch_sizes[t]` rows, so rows sorted by length leave the loop
         when their caption ends. Returns the LSTM's hidden states, the contexts, attentions, gates and the sampled
         hard-attention locations (-1: the expected context; `None` unless a hard model is training) in the same
         layout, and the last state.
@@ -577,13 +581,15 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         sampled = None
         if self.training and self.config.attention_type == "hard" and regions.shape[0] == state[0].shape[0]:
             sampled = torch.rand(state[0].shape[0], device=state[0].device) >= self.config.hard_expected_context_prob
-        for input_ids in step_ids.split(batch_sizes):  # (rows still running,)
-            rows = input_ids.shape[0]
+        for embeddings in step_embeddings.split(batch_sizes):  # (rows still running, embed_dim)
+            rows = embeddings.shape[0]
             if rows < state[0].shape[0]:  # captions ended: only when rows are images (training), never across copies
                 state = (state[0][:rows], state[1][:rows])
                 regions, projected_regions = regions[:rows], projected_regions[:rows]
             hard_rows = sampled[:rows] if sampled is not None else None
-            step = self.decoder_step(input_ids, state, regions, projected_regions, hard_rows, output_logits=False)
+            step = self.decoder_step(
+                None, state, regions, projected_regions, hard_rows, output_logits=False, inputs_embeds=embeddings
+            )
             state = (step.hidden, step.cell)
             steps.append(step)
         locations = torch.cat([step.attention_locations for step in steps]) if sampled is not None else None
@@ -693,13 +699,14 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             use_cache = self.config.use_cache and labels is None and not self.training
 
         # 5. Decode: the packed path for teacher forcing (training), the step path otherwise (generation).
+        embeddings = self.embed_tokens(decoder_input_ids)  # (rows, steps, embed_dim)
         if labels is not None and not use_cache and copies == 1:
             loss, logits, alphas, betas, locations, hiddens, (hidden, cell) = self._forward_packed(
-                regions, projected_regions, decoder_input_ids, labels, state
+                regions, projected_regions, embeddings, labels, state
             )
         else:
             loss, logits, alphas, betas, locations, hiddens, (hidden, cell) = self._forward_steps(
-                regions, projected_regions, decoder_input_ids, labels, state
+                regions, projected_regions, embeddings, labels, state
             )
 
         outputs = ShowAttendTellOutput(
@@ -720,7 +727,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         self,
         regions: torch.Tensor,
         projected_regions: torch.Tensor,
-        decoder_input_ids: torch.LongTensor,
+        embeddings: torch.Tensor,
         labels: torch.LongTensor,
         state: tuple[torch.Tensor, torch.Tensor],
     ) -> tuple[torch.Tensor, ...]:
@@ -731,7 +738,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         # 1. Caption lengths (up to the last label) and the packed, length-sorted layout of the inputs.
         valid = labels != -100  # (batch, steps)
         lengths = (valid * torch.arange(1, steps + 1, device=labels.device)).amax(dim=1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(decoder_input_ids, lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
         order = packed.sorted_indices
 
         # 2. The recurrence over the packed steps, with regions and state sorted like the rows.
@@ -742,7 +749,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
             packed.batch_sizes.tolist(),
             (state[0][order], state[1][order]),
         )
-        logits = self.output_logits(self.embed_tokens(packed.data), hiddens, contexts)
+        logits = self.output_logits(packed.data, hiddens, contexts)
 
         # 3. Back to (batch, steps, ...) in batch order, zero-padded; the loss on the packed tokens.
         def unpack(values: torch.Tensor) -> torch.Tensor:  # (tokens, ...) -> (batch, steps, ...)
@@ -759,18 +766,18 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         self,
         regions: torch.Tensor,
         projected_regions: torch.Tensor,
-        decoder_input_ids: torch.LongTensor,
+        embeddings: torch.Tensor,
         labels: torch.LongTensor | None,
         state: tuple[torch.Tensor, torch.Tensor],
     ) -> tuple[torch.Tensor | None, ...]:
         """Every row runs every step (generation: one step per call; or teacher forcing with a cache, or with several
         copies per image). Returns `(loss, logits, alphas, betas, locations, hiddens, state)`; `loss` is None without
         `labels`, `locations` unless a hard model is training."""
-        rows, steps = decoder_input_ids.shape
+        rows, steps = embeddings.shape[:2]
         # 1. Time-major steps, all rows running.
-        step_ids = decoder_input_ids.transpose(0, 1).reshape(rows * steps)  # (steps * rows,)
+        step_embeddings = embeddings.transpose(0, 1).reshape(rows * steps, -1)  # (steps * rows, embed_dim)
         hiddens, contexts, alphas, betas, locations, last_state = self._decode(
-            regions, projected_regions, step_ids, [rows] * steps, state
+            regions, projected_regions, step_embeddings, [rows] * steps, state
         )
 
         # 2. Back to (rows, steps, ...); the loss when labels are given.
@@ -780,7 +787,7 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         # The returned hidden states feed the output layer (gradients reach them), in the same memory layout.
         hiddens = unstack(hiddens)
         logits = unstack(
-            self.output_logits(self.embed_tokens(step_ids), hiddens.transpose(0, 1).reshape(rows * steps, -1), contexts)
+            self.output_logits(step_embeddings, hiddens.transpose(0, 1).reshape(rows * steps, -1), contexts)
         )
         alphas, betas = unstack(alphas), unstack(betas)
         locations = unstack(locations) if locations is not None else None
