@@ -322,7 +322,7 @@ class OnnxCaptioner:
         for _ in range(max_new_tokens):
             out = self.step(tokens, hidden, cell, encoded["regions"], encoded["projected_regions"])
             hidden, cell = out["hidden_out"], out["cell_out"]
-            tokens = np.where(finished, pad, out["logits"].argmax(axis=-1))
+            tokens = np.where(finished, pad, self._suppressed(out["logits"]).argmax(axis=-1))
             maps.append(out["alpha"])
             sequences.append(tokens)
             finished |= tokens == eos
@@ -364,7 +364,7 @@ class OnnxCaptioner:
         while True:
             out = self.step(running[:, :, cur_len - 1].reshape(-1), hidden, cell, regions, projected)
             step_maps.append(out["alpha"])
-            log_probs = _log_softmax(out["logits"].astype(np.float32)).reshape(batch, k, -1)
+            log_probs = self._suppressed(_log_softmax(out["logits"].astype(np.float32))).reshape(batch, k, -1)
             vocab = log_probs.shape[-1]
             log_probs = (log_probs + running_scores[:, :, None]).reshape(batch, -1)
             top = _top_k(log_probs, keep)  # (batch, keep)
@@ -413,6 +413,16 @@ class OnnxCaptioner:
         stacked = np.stack(step_maps, axis=1)  # (batch * k, steps, num_regions)
         maps = stacked[indices.clip(min=0), np.arange(generated)[None, :]] * (indices >= 0)[:, :, None]
         return sequences, self._zero_after_eos(sequences, maps), scores
+
+    def _suppressed(self, scores: np.ndarray) -> np.ndarray:
+        """`scores` with the generation config's `suppress_tokens` set to -inf, as transformers'
+        `SuppressTokensLogitsProcessor` does (on the logits for greedy, on the log-probabilities for beam search)."""
+        suppress = self.config["generation"].get("suppress_tokens") or []  # absent in folders exported before it
+        if not suppress:
+            return scores
+        scores = scores.copy()
+        scores[..., suppress] = -np.inf
+        return scores
 
     def _zero_after_eos(self, sequences: np.ndarray, maps: np.ndarray) -> np.ndarray:
         """The maps of the steps after each caption's end token set to zero (the end token's own map stays)."""

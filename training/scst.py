@@ -2,7 +2,8 @@
 
 One SCST step on a batch of images:
 1. draw `samples` captions per image with the model's own `generate(do_sample=True, num_return_sequences=samples)`
-   (plain ancestral sampling: no top-k/top-p, temperature 1), in eval mode so no dropout changes the policy;
+   (plain ancestral sampling: no top-k/top-p, temperature 1, but never the unknown word, which the saved generation
+   config suppresses), in eval mode so no dropout changes the policy;
 2. reward every sample with its CIDEr-D against the image's training references (`CiderD`, document frequencies of
    the whole training set, computed once; only local samples are needed, so every process scores its own), plus
    `bleu_weight` times its sentence BLEU-4 (`SentenceBleu`; 0 by default, as in Rennie et al.);
@@ -57,9 +58,13 @@ def policy_gradient_loss(token_log_probs: torch.Tensor, mask: torch.Tensor, adva
 
 def sequence_log_probs(model, inputs: dict, sequences: torch.Tensor) -> torch.Tensor:
     """Teacher-forced log-probabilities `(rows, steps)` of the tokens of `sequences` (rows grouped by image, as
-    `generate()` returns them), differentiable w.r.t. the model."""
-    logits = model(**inputs, decoder_input_ids=sequences[:, :-1], use_cache=False).logits
-    return F.log_softmax(logits.float(), dim=-1).gather(-1, sequences[:, 1:].unsqueeze(-1)).squeeze(-1)
+    `generate()` returns them), differentiable w.r.t. the model. They are those of the distribution `generate()`
+    samples from: without the generation config's `suppress_tokens` (the unknown word), renormalised."""
+    logits = model(**inputs, decoder_input_ids=sequences[:, :-1], use_cache=False).logits.float()
+    suppress = getattr(model, "module", model).generation_config.suppress_tokens
+    if suppress:
+        logits = logits.index_fill(-1, torch.as_tensor(suppress, device=logits.device), float("-inf"))
+    return F.log_softmax(logits, dim=-1).gather(-1, sequences[:, 1:].unsqueeze(-1)).squeeze(-1)
 
 
 @dataclass

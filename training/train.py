@@ -284,7 +284,10 @@ def main(argv: list[str] | None = None) -> dict:
             setattr(args, name, getattr(model.config, name))
     else:
         model, processor = build_model(args, [caption for captions in train_captions for caption in captions])
-    for name, value in decoding_kwargs(args.num_beams, args.max_new_tokens, args.length_penalty).items():
+    decoding = decoding_kwargs(
+        args.num_beams, args.max_new_tokens, args.length_penalty, processor.tokenizer.unk_token_id
+    )
+    for name, value in decoding.items():
         setattr(model.generation_config, name, value)  # saved folders decode like validation did
     hard_attention = None
     if (
@@ -415,7 +418,6 @@ def main(argv: list[str] | None = None) -> dict:
     progress_bar = tqdm(
         range(args.max_train_steps), initial=state.completed_steps, disable=not accelerator.is_local_main_process
     )
-    decoding = decoding_kwargs(args.num_beams, args.max_new_tokens, args.length_penalty)
     higher_is_better = args.metric_for_best_model != "loss"
     stop_early = False
 

@@ -14,9 +14,16 @@ from show_attend_tell.evaluation import score_captions
 from show_attend_tell.pipeline_show_attend_tell import caption_batch
 
 
-def decoding_kwargs(num_beams: int, max_new_tokens: int, length_penalty: float) -> dict:
-    """`generate()` settings of validation (and of the saved `generation_config.json`)."""
+def decoding_kwargs(
+    num_beams: int, max_new_tokens: int, length_penalty: float, unk_token_id: int | None = None
+) -> dict:
+    """`generate()` settings of validation (and of the saved `generation_config.json`). A captioner never writes the
+    unknown-word token: `suppress_tokens` (transformers' documented generation option, honoured by the ONNX and
+    browser runtimes too) makes it pick the best known word instead. Kept, `<unk>` was dropped from the decoded text
+    and left broken captions ("a man is holding a"), and SCST rewarded samples for matching the references' `<unk>`."""
     kwargs = {"num_beams": num_beams, "max_new_tokens": max_new_tokens}
+    if unk_token_id is not None:
+        kwargs["suppress_tokens"] = [unk_token_id]
     if num_beams > 1:
         kwargs["length_penalty"] = length_penalty
     return kwargs

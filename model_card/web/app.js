@@ -105,6 +105,16 @@ async function decode(blob) {
   return { bitmap, rgba: context.getImageData(0, 0, bitmap.width, bitmap.height).data };
 }
 
+// The next greedy token: the first maximum of the logits (as argmax), never one of the generation config's
+// `suppress_tokens` (as transformers' SuppressTokensLogitsProcessor).
+function nextToken(logits, suppressed) {
+  let token = -1;
+  for (let v = 0; v < logits.length; v++) {
+    if (!suppressed.has(v) && (token < 0 || logits[v] > logits[token])) token = v;
+  }
+  return token;
+}
+
 // How many of the generated ids are the caption: those before the first end token (all when there is none). The rule
 // of show_attend_tell's caption_lengths; tests/model_card/test_web_rules.py holds them equal.
 function captionLength(ids, eosTokenId) {
@@ -118,15 +128,14 @@ async function caption(pixels) {
   let hidden = encoded.hidden, cell = encoded.cell;
   let token = config.decoder_start_token_id;
   const ids = [], attention = [];
+  const suppressed = new Set(config.generation.suppress_tokens || []); // absent in pages exported before it
   for (let step = 0; step < config.generation.max_new_tokens; step++) {
     const out = await decoder.run({
       input_ids: new ort.Tensor("int64", BigInt64Array.from([BigInt(token)]), [1]),
       hidden, cell, regions: encoded.regions, projected_regions: encoded.projected_regions,
     });
     hidden = out.hidden_out; cell = out.cell_out;
-    const logits = out.logits.data;
-    token = 0;
-    for (let v = 1; v < logits.length; v++) if (logits[v] > logits[token]) token = v; // first maximum, as argmax
+    token = nextToken(out.logits.data, suppressed);
     ids.push(token);
     attention.push(Float32Array.from(out.alpha.data));
     if (captionLength(ids, config.eos_token_id) < ids.length) break; // the caption ended

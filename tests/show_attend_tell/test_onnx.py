@@ -102,6 +102,32 @@ def test_beam_search_follows_transformers_rules(exported, test_photos):
         assert maps.shape[:2] == (6, got.shape[1] - 1) and scores.shape == (6,)
 
 
+def test_suppressed_tokens_are_never_written_as_in_generate(tmp_path, tiny_model_dir, test_photos):
+    """generation_config.json's `suppress_tokens` (a trained captioner suppresses `<unk>`): the numpy greedy and beam
+    searches leave the token out exactly where transformers' `generate()` does."""
+    model = ShowAttendTellForConditionalGeneration.from_pretrained(tiny_model_dir).eval()
+    processor = ShowAttendTellProcessor.from_pretrained(tiny_model_dir)
+    unk = processor.tokenizer.unk_token_id
+    with torch.no_grad():
+        model.lm_head.bias[unk] += 0.5  # a favourite word, as `<unk>` is for a model trained on rare words
+    pixel_values = processor(images=test_photos[:6])["pixel_values"]
+    with torch.inference_mode():
+        assert (model.generate(pixel_values, num_beams=1, max_new_tokens=12) == unk).any(), "the test needs <unk>"
+    model.generation_config.suppress_tokens = [unk]
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    assert main(["export-onnx", str(folder)]) == 0
+    captioner = OnnxCaptioner(folder)
+    eos = model.config.eos_token_id
+    for num_beams in (1, 3):
+        with torch.inference_mode():
+            expected = model.generate(pixel_values, num_beams=num_beams, max_new_tokens=12).numpy()
+        got, _, _ = captioner.generate(pixel_values.numpy(), num_beams=num_beams, max_new_tokens=12)
+        assert not (expected == unk).any() and not (got == unk).any()
+        assert [until_eos(row, eos) for row in got] == [until_eos(row, eos) for row in expected]
+
+
 @pytest.mark.parametrize("image_size", [64, 256])
 def test_numpy_preprocessing_matches_processor(test_photos, image_size):
     """The torch-free preprocessing against the saved processor (torchvision) on all 40 coco-mini test photos."""

@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from show_attend_tell import (
     ShowAttendTellEncoderOutput,
@@ -64,6 +65,30 @@ def test_a_sample_that_beats_the_baseline_gains_probability(advantage):
     with torch.no_grad():
         change = sequence_log_probs(model, inputs, sequence).sum() - log_probs.detach().sum()
     assert change * advantage > 1e-3, f"log-probability moved by {change:.4f} for advantage {advantage}"
+
+
+def test_log_probabilities_are_those_of_the_distribution_generate_samples_from():
+    """A trained captioner's generation config suppresses `<unk>`: `generate(do_sample=True)` never draws it, and the
+    teacher-forced log-probabilities of the loss are the log-softmax of the very scores the samples were drawn from."""
+    model, processor = make_tiny(["a dog runs on the grass", "a cat sits on a mat"], dropout=0.0)
+    unk, eos = processor.tokenizer.unk_token_id, model.config.eos_token_id
+    with torch.no_grad():
+        model.lm_head.bias[unk] += 3.0  # most of the probability mass, unless it is suppressed
+    model.generation_config.suppress_tokens = [unk]
+    inputs = {"encoder_outputs": ShowAttendTellEncoderOutput(last_hidden_state=torch.randn(4, 4, model.config.encoder_dim))}
+    torch.manual_seed(0)
+    out = model.generate(
+        **inputs, do_sample=True, top_k=0, top_p=1.0, num_beams=1, max_new_tokens=8,
+        output_scores=True, return_dict_in_generate=True,
+    )  # fmt: skip
+    sequences = out.sequences.clone()
+    assert not (sequences == unk).any()
+    sampled_from = torch.stack(
+        [F.log_softmax(scores, dim=-1).gather(-1, sequences[:, step + 1 : step + 2]).squeeze(-1)
+         for step, scores in enumerate(out.scores)], dim=1,
+    )  # fmt: skip
+    mask, _ = generated_tokens(sequences, eos)
+    torch.testing.assert_close(sequence_log_probs(model, inputs, sequences)[mask], sampled_from[mask])
 
 
 def train_references() -> list[list[str]]:

@@ -43,6 +43,8 @@ def test_output_folder_is_a_complete_model_that_loads_offline(tmp_path):
     assert read_json(output_dir / "training_args.json")["dataset_name"] == str(COCO_MINI)
     generation = read_json(output_dir / "generation_config.json")
     assert generation["num_beams"] == 2 and generation["max_new_tokens"] == 12
+    unk_token_id = json.loads((output_dir / "tokenizer.json").read_text())["model"]["vocab"]["<unk>"]
+    assert generation["suppress_tokens"] == [unk_token_id]  # a saved captioner never writes the unknown word
 
     # The vocabulary comes from the 16 training images only (not from validation captions).
     train_captions = [caption for row in read_metadata(COCO_MINI / "train")[:16] for caption in row["captions"]]
