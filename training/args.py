@@ -337,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="Reward = CIDEr-D + this weight x sentence BLEU-4 (0: CIDEr-D alone, as in Rennie et al.).",
     )
+    scst.add_argument(
+        "--scst_temperature",
+        type=float,
+        default=1.0,
+        help="Sampling temperature (1: the model's own distribution, as in Rennie et al.; below 1, samples closer to "
+        "the greedy caption; the loss uses the log-probabilities of the tempered distribution they came from).",
+    )
 
     validation = parser.add_argument_group("validation")
     validation.add_argument("--num_beams", type=int, default=3)
@@ -395,6 +402,8 @@ def check_scst_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         )
     if not args.scst_bleu_weight >= 0:
         parser.error(f"--scst_bleu_weight must be a number >= 0, got {args.scst_bleu_weight}")
+    if not args.scst_temperature > 0:
+        parser.error(f"--scst_temperature must be a number > 0, got {args.scst_temperature}")
     if args.scst_max_new_tokens is None:
         args.scst_max_new_tokens = args.max_new_tokens
 

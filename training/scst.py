@@ -2,8 +2,8 @@
 
 One SCST step on a batch of images:
 1. draw `samples` captions per image with the model's own `generate(do_sample=True, num_return_sequences=samples)`
-   (plain ancestral sampling: no top-k/top-p, temperature 1, but never the unknown word, which the saved generation
-   config suppresses), in eval mode so no dropout changes the policy;
+   (ancestral sampling: no top-k/top-p, temperature 1 unless `temperature` is given, never the unknown word, which
+   the saved generation config suppresses), in eval mode so no dropout changes the policy;
 2. reward every sample with its CIDEr-D against the image's training references (`CiderD`, document frequencies of
    the whole training set, computed once; only local samples are needed, so every process scores its own), plus
    `bleu_weight` times its sentence BLEU-4 (`SentenceBleu`; 0 by default, as in Rennie et al.);
@@ -56,11 +56,12 @@ def policy_gradient_loss(token_log_probs: torch.Tensor, mask: torch.Tensor, adva
     return -weighted.sum() / mask.sum().clamp(min=1)
 
 
-def sequence_log_probs(model, inputs: dict, sequences: torch.Tensor) -> torch.Tensor:
+def sequence_log_probs(model, inputs: dict, sequences: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Teacher-forced log-probabilities `(rows, steps)` of the tokens of `sequences` (rows grouped by image, as
     `generate()` returns them), differentiable w.r.t. the model. They are those of the distribution `generate()`
-    samples from: without the generation config's `suppress_tokens` (the unknown word), renormalised."""
-    logits = model(**inputs, decoder_input_ids=sequences[:, :-1], use_cache=False).logits.float()
+    samples from at `temperature`: without the generation config's `suppress_tokens` (the unknown word),
+    renormalised."""
+    logits = model(**inputs, decoder_input_ids=sequences[:, :-1], use_cache=False).logits.float() / temperature
     suppress = getattr(model, "module", model).generation_config.suppress_tokens
     if suppress:
         logits = logits.index_fill(-1, torch.as_tensor(suppress, device=logits.device), float("-inf"))
@@ -97,6 +98,7 @@ class SelfCriticalLoss:
         baseline: str,
         max_new_tokens: int,
         bleu_weight: float = 0.0,
+        temperature: float = 1.0,
     ):
         if baseline not in BASELINES:
             raise ValueError(f"baseline: expected one of {BASELINES}, got {baseline!r}")
@@ -111,6 +113,7 @@ class SelfCriticalLoss:
         self.samples = samples
         self.baseline = baseline
         self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
 
     @torch.no_grad()
     def _decode(self, model, inputs: dict, sample: bool) -> torch.Tensor:
@@ -125,7 +128,7 @@ class SelfCriticalLoss:
                 **inputs,
                 num_beams=1,
                 max_new_tokens=self.max_new_tokens,
-                temperature=1.0,
+                temperature=self.temperature if sample else 1.0,
                 **(options if sample else {"do_sample": False}),
             )
         finally:
@@ -162,7 +165,8 @@ class SelfCriticalLoss:
         was_training = unwrapped.training
         unwrapped.eval()  # the sampling policy's own log-probabilities (no dropout), see the module docstring
         try:
-            loss = policy_gradient_loss(sequence_log_probs(model, inputs, sequences), mask, advantages)
+            log_probs = sequence_log_probs(model, inputs, sequences, self.temperature)
+            loss = policy_gradient_loss(log_probs, mask, advantages)
         finally:
             unwrapped.train(was_training)
         metrics = {

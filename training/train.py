@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.scst_baseline,
             args.scst_max_new_tokens,
             bleu_weight=args.scst_bleu_weight,
+            temperature=args.scst_temperature,
         )
     logger.info(
         f"{len(train_captions)} training images ({sum(map(len, train_captions))} captions), "

@@ -67,9 +67,11 @@ def test_a_sample_that_beats_the_baseline_gains_probability(advantage):
     assert change * advantage > 1e-3, f"log-probability moved by {change:.4f} for advantage {advantage}"
 
 
-def test_log_probabilities_are_those_of_the_distribution_generate_samples_from():
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_log_probabilities_are_those_of_the_distribution_generate_samples_from(temperature):
     """A trained captioner's generation config suppresses `<unk>`: `generate(do_sample=True)` never draws it, and the
-    teacher-forced log-probabilities of the loss are the log-softmax of the very scores the samples were drawn from."""
+    teacher-forced log-probabilities of the loss are the log-softmax of the very scores the samples were drawn from,
+    at the sampling temperature."""
     model, processor = make_tiny(["a dog runs on the grass", "a cat sits on a mat"], dropout=0.0)
     unk, eos = processor.tokenizer.unk_token_id, model.config.eos_token_id
     with torch.no_grad():
@@ -78,7 +80,7 @@ def test_log_probabilities_are_those_of_the_distribution_generate_samples_from()
     inputs = {"encoder_outputs": ShowAttendTellEncoderOutput(last_hidden_state=torch.randn(4, 4, model.config.encoder_dim))}
     torch.manual_seed(0)
     out = model.generate(
-        **inputs, do_sample=True, top_k=0, top_p=1.0, num_beams=1, max_new_tokens=8,
+        **inputs, do_sample=True, top_k=0, top_p=1.0, temperature=temperature, num_beams=1, max_new_tokens=8,
         output_scores=True, return_dict_in_generate=True,
     )  # fmt: skip
     sequences = out.sequences.clone()
@@ -88,7 +90,7 @@ def test_log_probabilities_are_those_of_the_distribution_generate_samples_from()
          for step, scores in enumerate(out.scores)], dim=1,
     )  # fmt: skip
     mask, _ = generated_tokens(sequences, eos)
-    torch.testing.assert_close(sequence_log_probs(model, inputs, sequences)[mask], sampled_from[mask])
+    torch.testing.assert_close(sequence_log_probs(model, inputs, sequences, temperature)[mask], sampled_from[mask])
 
 
 def train_references() -> list[list[str]]:
@@ -181,6 +183,7 @@ def test_scst_after_cross_entropy_epochs_in_one_run_with_the_mean_baseline(tmp_p
         (["--scst_after", "1", "--streaming", "--max_train_steps", "5"], "not available with --streaming"),
         (["--scst_after", "1", "--scst_bleu_weight", "-0.5"], "--scst_bleu_weight must be a number >= 0, got -0.5"),
         (["--scst_after", "1", "--scst_bleu_weight", "nan"], "--scst_bleu_weight must be a number >= 0, got nan"),
+        (["--scst_after", "1", "--scst_temperature", "0"], "--scst_temperature must be a number > 0, got 0.0"),
     ],
 )
 def test_conflicting_scst_options_are_refused(argv, message, capsys):
