@@ -45,7 +45,7 @@ SUPPORTED_GENERATION = {
     "num_beams", "max_new_tokens", "max_length", "length_penalty", "early_stopping", "do_sample", "eos_token_id",
     "pad_token_id", "bos_token_id", "decoder_start_token_id", "transformers_version", "_from_model_config",
     "output_attentions", "output_hidden_states", "output_scores", "output_logits", "return_dict_in_generate",
-    "use_cache", "num_return_sequences", "suppress_tokens",
+    "use_cache", "num_return_sequences", "suppress_tokens", "no_repeat_ngram_size",
 }  # fmt: skip
 LOGIT_TOLERANCE = 1e-2
 ATTENTION_TOLERANCE = 1e-3
@@ -134,6 +134,7 @@ def _generation_settings(model: ShowAttendTellForConditionalGeneration) -> dict[
         "length_penalty": 1.0 if config.length_penalty is None else config.length_penalty,  # transformers' defaults
         "early_stopping": False if config.early_stopping is None else config.early_stopping,
         "suppress_tokens": list(config.suppress_tokens or []),
+        "no_repeat_ngram_size": config.no_repeat_ngram_size or 0,
     }
 
 

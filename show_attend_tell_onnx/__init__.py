@@ -204,6 +204,21 @@ def caption_lengths(generated: np.ndarray, eos_token_id: int) -> np.ndarray:
     return np.cumprod(generated != eos_token_id, axis=1).sum(axis=1).astype(np.int64)
 
 
+def repeated_ngram_ends(sequences: np.ndarray, ngram_size: int) -> list[list[int]]:
+    """For each row of `sequences` `(rows, length)`, the tokens that would end an n-gram of `ngram_size` tokens the row
+    already holds: every token that followed an earlier occurrence of the row's last `ngram_size - 1` tokens
+    (transformers' `no_repeat_ngram_size`; 0 turns it off)."""
+    length = sequences.shape[1]
+    if ngram_size < 1 or length + 1 < ngram_size:
+        return [[] for _ in range(len(sequences))]
+    context = ngram_size - 1
+    ends = []
+    for row in sequences.tolist():
+        last = row[length - context :] if context else []
+        ends.append([row[start + context] for start in range(length - context) if row[start : start + context] == last])
+    return ends
+
+
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -322,7 +337,8 @@ class OnnxCaptioner:
         for _ in range(max_new_tokens):
             out = self.step(tokens, hidden, cell, encoded["regions"], encoded["projected_regions"])
             hidden, cell = out["hidden_out"], out["cell_out"]
-            tokens = np.where(finished, pad, self._suppressed(out["logits"]).argmax(axis=-1))
+            scores = self._processed(out["logits"], np.stack(sequences, axis=1))
+            tokens = np.where(finished, pad, scores.argmax(axis=-1))
             maps.append(out["alpha"])
             sequences.append(tokens)
             finished |= tokens == eos
@@ -364,7 +380,9 @@ class OnnxCaptioner:
         while True:
             out = self.step(running[:, :, cur_len - 1].reshape(-1), hidden, cell, regions, projected)
             step_maps.append(out["alpha"])
-            log_probs = self._suppressed(_log_softmax(out["logits"].astype(np.float32))).reshape(batch, k, -1)
+            log_probs = _log_softmax(out["logits"].astype(np.float32))
+            log_probs = self._processed(log_probs, running[:, :, :cur_len].reshape(batch * k, cur_len))
+            log_probs = log_probs.reshape(batch, k, -1)
             vocab = log_probs.shape[-1]
             log_probs = (log_probs + running_scores[:, :, None]).reshape(batch, -1)
             top = _top_k(log_probs, keep)  # (batch, keep)
@@ -414,14 +432,21 @@ class OnnxCaptioner:
         maps = stacked[indices.clip(min=0), np.arange(generated)[None, :]] * (indices >= 0)[:, :, None]
         return sequences, self._zero_after_eos(sequences, maps), scores
 
-    def _suppressed(self, scores: np.ndarray) -> np.ndarray:
-        """`scores` with the generation config's `suppress_tokens` set to -inf, as transformers'
-        `SuppressTokensLogitsProcessor` does (on the logits for greedy, on the log-probabilities for beam search)."""
-        suppress = self.config["generation"].get("suppress_tokens") or []  # absent in folders exported before it
-        if not suppress:
+    def _processed(self, scores: np.ndarray, sequences: np.ndarray) -> np.ndarray:
+        """The next-token `scores` `(rows, vocab)` of `sequences` `(rows, length)` (start token first) with the tokens
+        the generation config rules out set to -inf, as transformers' logits processors do (on the logits for greedy,
+        on the log-probabilities for beam search): `suppress_tokens` (`SuppressTokensLogitsProcessor`) and the ends
+        of repeated n-grams (`no_repeat_ngram_size`, `NoRepeatNGramLogitsProcessor`). Both are absent from folders
+        exported before the runtime knew them."""
+        generation = self.config["generation"]
+        suppress = generation.get("suppress_tokens") or []
+        repeats = repeated_ngram_ends(sequences, generation.get("no_repeat_ngram_size") or 0)
+        if not suppress and not any(repeats):
             return scores
         scores = scores.copy()
-        scores[..., suppress] = -np.inf
+        scores[:, suppress] = -np.inf
+        for row, tokens in enumerate(repeats):
+            scores[row, tokens] = -np.inf
         return scores
 
     def _zero_after_eos(self, sequences: np.ndarray, maps: np.ndarray) -> np.ndarray:
@@ -457,6 +482,7 @@ __all__ = [
     "OnnxCaptioner",
     "Preprocessing",
     "caption_lengths",
+    "repeated_ngram_ends",
     "resize_bicubic_antialias",
     "resize_taps",
     "to_rgb",

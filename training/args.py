@@ -349,6 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     validation.add_argument("--num_beams", type=int, default=3)
     validation.add_argument("--max_new_tokens", type=int, default=30)
     validation.add_argument("--length_penalty", type=float, default=1.0)
+    validation.add_argument(
+        "--no_repeat_ngram_size",
+        type=int,
+        default=0,
+        help="Never repeat an n-gram of this many words in a caption (transformers' generate option; 0: off).",
+    )
     validation.add_argument("--metric_for_best_model", type=str, default="CIDEr", choices=METRIC_CHOICES)
     validation.add_argument(
         "--early_stopping_patience", type=int, default=None, help="Stop after N epochs without improvement."
@@ -432,6 +438,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size", "num_beams"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.no_repeat_ngram_size < 0:
+        parser.error(f"--no_repeat_ngram_size must be 0 (off) or more, got {args.no_repeat_ngram_size}")
     for name in ("max_train_steps", "max_train_samples", "max_eval_samples", "gradient_accumulation_steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")

@@ -6,10 +6,11 @@ python -m training.evaluate_captioner --model PATH_OR_HUB_ID --dataset_name ../s
 ```
 
 Without `--dataset_name` it evaluates on the built-in shapes set (the default data of `training.train`). Decoding
-follows the model's saved `generation_config.json`; `--num_beams`, `--length_penalty` and `--max_new_tokens` override
-it when given. Writes `predictions.json` (`[{"image_id", "caption"}]`), `metrics.json` (with the decoding used) and
-`metrics.md` to `--output_dir`. The scores come from the library's `show_attend_tell.evaluation.evaluate_captioner`
-(captions from `caption_images`, like every other entry point), the page from `show_attend_tell.reporting`.
+follows the model's saved `generation_config.json`; `--num_beams`, `--length_penalty`, `--max_new_tokens` and
+`--no_repeat_ngram_size` override it when given. Writes `predictions.json` (`[{"image_id", "caption"}]`),
+`metrics.json` (with the decoding used) and `metrics.md` to `--output_dir`. The scores come from the library's
+`show_attend_tell.evaluation.evaluate_captioner` (captions from `caption_images`, like every other entry point), the
+page from `show_attend_tell.reporting`.
 """
 
 from __future__ import annotations
@@ -45,12 +46,15 @@ def load_eval_split(dataset_name: str | None, split: str, max_samples: int | Non
     return dataset
 
 
+# Decoding flags that override the saved generation_config.json when given.
+DECODING_OPTIONS = ("num_beams", "length_penalty", "max_new_tokens", "no_repeat_ngram_size")
+
+
 def effective_decoding(model, decoding: dict[str, Any]) -> dict[str, Any]:
     """The decoding settings a run used: the given ones, and the model's `generation_config` for the rest."""
-    names = ("num_beams", "length_penalty", "max_new_tokens")
-    return {
-        name: getattr(model.generation_config, name) if decoding.get(name) is None else decoding[name] for name in names
-    }
+    used = {name: getattr(model.generation_config, name) if decoding.get(name) is None else decoding[name]
+            for name in DECODING_OPTIONS}  # fmt: skip
+    return used | {"no_repeat_ngram_size": used["no_repeat_ngram_size"] or 0}  # transformers' default is None: off
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", default="test")
     parser.add_argument("--num_beams", type=int, default=None, help="Default: the model's generation_config.json.")
     parser.add_argument("--length_penalty", type=float, default=None, help="Default: the model's generation_config.")
+    parser.add_argument(
+        "--no_repeat_ngram_size", type=int, default=None, help="0: off. Default: the model's generation_config."
+    )
     parser.add_argument("--max_new_tokens", type=int, default=None, help="Default: the model's generation_config.")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--max_samples", type=int, default=None, help="Evaluate only the first N images.")
@@ -76,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name} must be a positive integer, got {value}")
+    if args.no_repeat_ngram_size is not None and args.no_repeat_ngram_size < 0:
+        parser.error(f"--no_repeat_ngram_size must be 0 (off) or more, got {args.no_repeat_ngram_size}")
     return args
 
 
@@ -93,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     decoding = effective_decoding(
         model,
-        {"num_beams": args.num_beams, "length_penalty": args.length_penalty, "max_new_tokens": args.max_new_tokens},
+        {name: getattr(args, name) for name in DECODING_OPTIONS},
     )
     evaluation = evaluate_captioner(
         model,

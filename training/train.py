@@ -285,7 +285,11 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         model, processor = build_model(args, [caption for captions in train_captions for caption in captions])
     decoding = decoding_kwargs(
-        args.num_beams, args.max_new_tokens, args.length_penalty, processor.tokenizer.unk_token_id
+        args.num_beams,
+        args.max_new_tokens,
+        args.length_penalty,
+        processor.tokenizer.unk_token_id,
+        args.no_repeat_ngram_size,
     )
     for name, value in decoding.items():
         setattr(model.generation_config, name, value)  # saved folders decode like validation did

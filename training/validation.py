@@ -15,7 +15,11 @@ from show_attend_tell.pipeline_show_attend_tell import caption_batch
 
 
 def decoding_kwargs(
-    num_beams: int, max_new_tokens: int, length_penalty: float, unk_token_id: int | None = None
+    num_beams: int,
+    max_new_tokens: int,
+    length_penalty: float,
+    unk_token_id: int | None = None,
+    no_repeat_ngram_size: int = 0,
 ) -> dict:
     """`generate()` settings of validation (and of the saved `generation_config.json`). A captioner never writes the
     unknown-word token: `suppress_tokens` (transformers' documented generation option, honoured by the ONNX and
@@ -24,6 +28,8 @@ def decoding_kwargs(
     kwargs = {"num_beams": num_beams, "max_new_tokens": max_new_tokens}
     if unk_token_id is not None:
         kwargs["suppress_tokens"] = [unk_token_id]
+    if no_repeat_ngram_size:
+        kwargs["no_repeat_ngram_size"] = no_repeat_ngram_size
     if num_beams > 1:
         kwargs["length_penalty"] = length_penalty
     return kwargs

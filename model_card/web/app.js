@@ -105,12 +105,25 @@ async function decode(blob) {
   return { bitmap, rgba: context.getImageData(0, 0, bitmap.width, bitmap.height).data };
 }
 
-// The next greedy token: the first maximum of the logits (as argmax), never one of the generation config's
-// `suppress_tokens` (as transformers' SuppressTokensLogitsProcessor).
-function nextToken(logits, suppressed) {
+// The tokens that would end an n-gram of `ngramSize` tokens that `ids` (start token first) already holds: every
+// token that followed an earlier occurrence of its last ngramSize - 1 tokens (transformers' no_repeat_ngram_size; 0
+// turns it off). show_attend_tell_onnx's repeated_ngram_ends; tests/model_card/test_web_rules.py holds them equal.
+function repeatedNgramEnds(ids, ngramSize) {
+  const context = ngramSize - 1, ends = [];
+  if (ngramSize < 1 || ids.length + 1 < ngramSize) return ends;
+  const last = ids.slice(ids.length - context);
+  for (let start = 0; start + context < ids.length; start++) {
+    if (last.every((token, i) => ids[start + i] === token)) ends.push(ids[start + context]);
+  }
+  return ends;
+}
+
+// The next greedy token: the first maximum of the logits (as argmax), never one of `banned` (the generation config's
+// suppress_tokens and repeated n-gram ends, which transformers' logits processors set to -inf).
+function nextToken(logits, banned) {
   let token = -1;
   for (let v = 0; v < logits.length; v++) {
-    if (!suppressed.has(v) && (token < 0 || logits[v] > logits[token])) token = v;
+    if (!banned.has(v) && (token < 0 || logits[v] > logits[token])) token = v;
   }
   return token;
 }
@@ -128,14 +141,16 @@ async function caption(pixels) {
   let hidden = encoded.hidden, cell = encoded.cell;
   let token = config.decoder_start_token_id;
   const ids = [], attention = [];
-  const suppressed = new Set(config.generation.suppress_tokens || []); // absent in pages exported before it
+  // Both options are absent from pages exported before the page knew them.
+  const { suppress_tokens: suppressed = [], no_repeat_ngram_size: ngramSize = 0 } = config.generation;
   for (let step = 0; step < config.generation.max_new_tokens; step++) {
     const out = await decoder.run({
       input_ids: new ort.Tensor("int64", BigInt64Array.from([BigInt(token)]), [1]),
       hidden, cell, regions: encoded.regions, projected_regions: encoded.projected_regions,
     });
     hidden = out.hidden_out; cell = out.cell_out;
-    token = nextToken(out.logits.data, suppressed);
+    const banned = new Set([...suppressed, ...repeatedNgramEnds([config.decoder_start_token_id, ...ids], ngramSize)]);
+    token = nextToken(out.logits.data, banned);
     ids.push(token);
     attention.push(Float32Array.from(out.alpha.data));
     if (captionLength(ids, config.eos_token_id) < ids.length) break; // the caption ended

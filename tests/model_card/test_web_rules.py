@@ -1,5 +1,6 @@
-"""The browser page's decoding rules (model_card/web/app.js: `captionLength`, the end of a caption, and `nextToken`, the
-greedy choice with `suppress_tokens`) against the PyTorch ones, run with node: the page's script loads in a `vm`
+"""The browser page's decoding rules (model_card/web/app.js: `captionLength`, the end of a caption; `nextToken`, the
+greedy choice without banned tokens; `repeatedNgramEnds`, the tokens `no_repeat_ngram_size` bans) against the PyTorch
+and numpy ones, run with node: the page's script loads in a `vm`
 context with stand-ins for the browser objects it touches when it starts.
 
 Needs node (CI installs it for the page's npm packages); without it the test is skipped, unless SAT_REQUIRE_BROWSER=1
@@ -12,11 +13,13 @@ import os
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 import torch
 
 from model_card.web_space import WEB_DIR
 from show_attend_tell.configuration_show_attend_tell import caption_lengths
+from show_attend_tell_onnx import repeated_ngram_ends
 from tests.conftest import generated_rows
 
 NODE = shutil.which("node")
@@ -69,5 +72,12 @@ def test_web_next_token_is_the_argmax_without_suppressed_tokens():
         "rows.map(([logits, suppressed]) => nextToken(logits, new Set(suppressed)))",
         rows=[[row.tolist(), ids] for row, ids in rows],
     )
-    expected = [int(row.index_fill(0, torch.tensor(ids, dtype=torch.long), float("-inf")).argmax()) for row, ids in rows]
-    assert got == expected
+    banned = [row.index_fill(0, torch.tensor(ids, dtype=torch.long), float("-inf")) for row, ids in rows]
+    assert got == [int(row.argmax()) for row in banned]
+
+
+def test_web_repeated_ngram_ends_equal_the_numpy_runtime():
+    generator = np.random.default_rng(0)
+    cases = [(generator.integers(0, 5, size=length).tolist(), size) for length in range(1, 12) for size in range(5)]
+    got = run_page("rows.map(([ids, size]) => repeatedNgramEnds(ids, size))", rows=cases)
+    assert got == [repeated_ngram_ends(np.array([ids]), size)[0] for ids, size in cases]

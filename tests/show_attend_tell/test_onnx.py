@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from transformers import NoRepeatNGramLogitsProcessor
 
 from show_attend_tell import (
     ShowAttendTellForConditionalGeneration,
@@ -25,7 +26,7 @@ from show_attend_tell.cli import main
 from show_attend_tell.configuration_show_attend_tell import caption_lengths
 from show_attend_tell.onnx_export import until_eos
 from show_attend_tell.processing_show_attend_tell import load_image
-from show_attend_tell_onnx import OnnxCaptioner, Preprocessing, to_rgb
+from show_attend_tell_onnx import OnnxCaptioner, Preprocessing, repeated_ngram_ends, to_rgb
 from show_attend_tell_onnx import caption_lengths as numpy_caption_lengths
 from tests.conftest import REPO_ROOT, generated_rows, read_metadata
 
@@ -102,9 +103,12 @@ def test_beam_search_follows_transformers_rules(exported, test_photos):
         assert maps.shape[:2] == (6, got.shape[1] - 1) and scores.shape == (6,)
 
 
-def test_suppressed_tokens_are_never_written_as_in_generate(tmp_path, tiny_model_dir, test_photos):
-    """generation_config.json's `suppress_tokens` (a trained captioner suppresses `<unk>`): the numpy greedy and beam
-    searches leave the token out exactly where transformers' `generate()` does."""
+@pytest.mark.parametrize("ngram_size", [0, 2])
+def test_tokens_the_generation_config_rules_out_are_never_written_as_in_generate(
+    tmp_path, tiny_model_dir, test_photos, ngram_size
+):
+    """generation_config.json's `suppress_tokens` (a trained captioner suppresses `<unk>`) and `no_repeat_ngram_size`:
+    the numpy greedy and beam searches leave tokens out exactly where transformers' `generate()` does."""
     model = ShowAttendTellForConditionalGeneration.from_pretrained(tiny_model_dir).eval()
     processor = ShowAttendTellProcessor.from_pretrained(tiny_model_dir)
     unk = processor.tokenizer.unk_token_id
@@ -112,8 +116,18 @@ def test_suppressed_tokens_are_never_written_as_in_generate(tmp_path, tiny_model
         model.lm_head.bias[unk] += 0.5  # a favourite word, as `<unk>` is for a model trained on rare words
     pixel_values = processor(images=test_photos[:6])["pixel_values"]
     with torch.inference_mode():
-        assert (model.generate(pixel_values, num_beams=1, max_new_tokens=12) == unk).any(), "the test needs <unk>"
+        unconstrained = model.generate(pixel_values, num_beams=1, max_new_tokens=12)
+    assert (unconstrained == unk).any(), "the test needs a model that writes <unk>"
+    if ngram_size:
+        captions = [[*row[:1], *until_eos(row[1:], model.config.eos_token_id)] for row in unconstrained.numpy()]
+        repeats = [
+            row[end] in repeated_ngram_ends(np.array([row[:end]]), ngram_size)[0]
+            for row in captions
+            for end in range(1, len(row))
+        ]
+        assert any(repeats), "the test needs a model that repeats itself"
     model.generation_config.suppress_tokens = [unk]
+    model.generation_config.no_repeat_ngram_size = ngram_size
     folder = tmp_path / "model"
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
@@ -126,6 +140,19 @@ def test_suppressed_tokens_are_never_written_as_in_generate(tmp_path, tiny_model
         got, _, _ = captioner.generate(pixel_values.numpy(), num_beams=num_beams, max_new_tokens=12)
         assert not (expected == unk).any() and not (got == unk).any()
         assert [until_eos(row, eos) for row in got] == [until_eos(row, eos) for row in expected]
+
+
+@pytest.mark.parametrize("ngram_size", [1, 2, 3, 4])
+def test_repeated_ngram_ends_equal_transformers_processor(ngram_size):
+    """`no_repeat_ngram_size` of the numpy runtime against transformers' `NoRepeatNGramLogitsProcessor`, on short
+    sequences over a 6-token vocabulary (many repeats), lengths 1 to 11."""
+    generator = np.random.default_rng(ngram_size)
+    processor = NoRepeatNGramLogitsProcessor(ngram_size)
+    for length in range(1, 12):
+        sequences = generator.integers(0, 6, size=(20, length))
+        scores = processor(torch.from_numpy(sequences), torch.zeros(20, 6))
+        expected = [sorted(set(torch.nonzero(row == -float("inf")).flatten().tolist())) for row in scores]
+        assert [sorted(set(ends)) for ends in repeated_ngram_ends(sequences, ngram_size)] == expected
 
 
 @pytest.mark.parametrize("image_size", [64, 256])

@@ -61,7 +61,7 @@ def test_metrics_json_has_the_documented_shape(coco_run, coco_mini, people_model
     assert saved == json.loads(json.dumps(report))
     assert list(saved) == ["dataset", "split", "num_images", "decoding", "metrics", "grounding", "model"]
     assert saved["dataset"] == str(coco_mini) and saved["split"] == "test" and saved["num_images"] == NUM_SAMPLES
-    assert saved["decoding"] == {"num_beams": 2, "length_penalty": 0.8, "max_new_tokens": 4}
+    assert saved["decoding"] == {"num_beams": 2, "length_penalty": 0.8, "max_new_tokens": 4, "no_repeat_ngram_size": 0}
     assert saved["model"] == str(people_model_dir)
     assert list(saved["metrics"]) == list(METRIC_NAMES)
     assert saved["metrics"]["BLEU-1"] > 0.0 and saved["metrics"]["ROUGE-L"] > 0.0
@@ -139,10 +139,11 @@ def test_evaluation_scores_one_caption_per_image_and_records_the_saved_decoding(
     processor = AutoProcessor.from_pretrained(tiny_model_dir, trust_remote_code=True)
     with pytest.raises(ValueError, match="num_return_sequences must be 1"):
         evaluate_captioner(model, processor, None, num_beams=2, num_return_sequences=2)
-    assert effective_decoding(model, {"num_beams": 4, "max_new_tokens": None}) == {
+    assert effective_decoding(model, {"num_beams": 4, "max_new_tokens": None, "no_repeat_ngram_size": 3}) == {
         "num_beams": 4,
         "length_penalty": model.generation_config.length_penalty,
         "max_new_tokens": model.generation_config.max_new_tokens,
+        "no_repeat_ngram_size": 3,
     }
 
 
@@ -150,6 +151,9 @@ def test_bad_arguments_exit_with_clear_messages(capsys):
     with pytest.raises(SystemExit):
         main(["--model", "m", "--dataset_name", "d", "--output_dir", "o", "--batch_size", "0"])
     assert "--batch_size must be a positive integer, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--model", "m", "--dataset_name", "d", "--output_dir", "o", "--no_repeat_ngram_size", "-1"])
+    assert "--no_repeat_ngram_size must be 0 (off) or more, got -1" in capsys.readouterr().err
 
 
 def test_script_runs_as_a_module_and_names_a_bad_model_path(tmp_path):

@@ -77,7 +77,8 @@ def test_log_probabilities_are_those_of_the_distribution_generate_samples_from(t
     with torch.no_grad():
         model.lm_head.bias[unk] += 3.0  # most of the probability mass, unless it is suppressed
     model.generation_config.suppress_tokens = [unk]
-    inputs = {"encoder_outputs": ShowAttendTellEncoderOutput(last_hidden_state=torch.randn(4, 4, model.config.encoder_dim))}
+    features = torch.randn(4, 4, model.config.encoder_dim)
+    inputs = {"encoder_outputs": ShowAttendTellEncoderOutput(last_hidden_state=features)}
     torch.manual_seed(0)
     out = model.generate(
         **inputs, do_sample=True, top_k=0, top_p=1.0, temperature=temperature, num_beams=1, max_new_tokens=8,

@@ -53,6 +53,7 @@ def test_config_file_with_an_unknown_option_is_rejected(tmp_path):
         ["--metric_for_best_model", "accuracy"],
         ["--attention_temperature", "0"],
         ["--position_embedding", "rotary"],
+        ["--no_repeat_ngram_size", "-2"],
     ],
 )
 def test_bad_options_are_rejected(argv, capsys):

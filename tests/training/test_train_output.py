@@ -22,6 +22,7 @@ def test_output_folder_is_a_complete_model_that_loads_offline(tmp_path):
         "--max_train_samples", 16,
         "--max_eval_samples", 4,
         "--num_train_epochs", 2,
+        "--no_repeat_ngram_size", 3,
         "--output_dir", output_dir,
         "--feature_cache", tmp_path / "cache",
         "--with_tracking",
@@ -45,6 +46,7 @@ def test_output_folder_is_a_complete_model_that_loads_offline(tmp_path):
     assert generation["num_beams"] == 2 and generation["max_new_tokens"] == 12
     unk_token_id = json.loads((output_dir / "tokenizer.json").read_text())["model"]["vocab"]["<unk>"]
     assert generation["suppress_tokens"] == [unk_token_id]  # a saved captioner never writes the unknown word
+    assert generation["no_repeat_ngram_size"] == 3
 
     # The vocabulary comes from the 16 training images only (not from validation captions).
     train_captions = [caption for row in read_metadata(COCO_MINI / "train")[:16] for caption in row["captions"]]
