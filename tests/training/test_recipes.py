@@ -32,3 +32,5 @@ def test_the_recipe_trains_a_paper_sized_model_on_the_native_image_size():
     assert (args.image_size, args.decoder_dim, args.attention_type, args.alpha_c) == (224, 512, "soft", 1.0)
     scst = parse_args(["--config_file", str(REPO_ROOT / "training/recipes/flickr8k-scst.yaml"), "--output_dir", "x"])
     assert scst.scst_after == 0 and scst.model_name_or_path == "runs/flickr8k"
+    decoding = ("num_beams", "max_new_tokens", "length_penalty", "no_repeat_ngram_size")
+    assert [getattr(scst, name) for name in decoding] == [getattr(args, name) for name in decoding]  # one selection
