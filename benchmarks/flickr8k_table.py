@@ -39,7 +39,8 @@ PAPER_ROWS = {
 METRICS = [metric.name for metric in CAPTION_METRICS if not metric.optional]
 # The settings shown per run (training_args.json keys).
 SETTINGS = ("backbone", "image_size", "feature_index", "attention_type", "alpha_c", "num_train_epochs", "learning_rate",
-            "per_device_train_batch_size", "min_word_frequency", "scst_after", "model_name_or_path")  # fmt: skip
+            "per_device_train_batch_size", "min_word_frequency", "metric_for_best_model", "scst_after",
+            "scst_temperature", "model_name_or_path")  # fmt: skip
 
 
 def normalise(caption: str) -> str:
@@ -76,6 +77,8 @@ def run_row(eval_dir: Path) -> tuple[dict[str, float], str, str]:
         settings = ", ".join(f"{name} {args[name]}" for name in SETTINGS if args.get(name) is not None)
     decoding = evaluation["decoding"]
     settings += f"; test decoding: beam {decoding['num_beams']}, length penalty {decoding['length_penalty']}"
+    if decoding.get("no_repeat_ngram_size"):  # recorded since the option exists
+        settings += f", no repeated {decoding['no_repeat_ngram_size']}-grams"
     return evaluation["metrics"], runtime, settings
 
 

@@ -70,7 +70,9 @@ def metrics_markdown(report: Mapping[str, Any]) -> str:
         f"{report['num_images']} images)",
         "",
         f"Decoding: beam size {decoding['num_beams']}, length penalty {decoding['length_penalty']}, "
-        f"at most {decoding['max_new_tokens']} new tokens. Scores x100 (pycocoevalcap).",
+        f"at most {decoding['max_new_tokens']} new tokens"
+        + (f", no repeated {decoding['no_repeat_ngram_size']}-grams" if decoding.get("no_repeat_ngram_size") else "")
+        + ". Scores x100 (pycocoevalcap).",
         "",
         markdown_table(names, [[percent(report["metrics"][name]) for name in names]], align="r" * len(names)),
     ]

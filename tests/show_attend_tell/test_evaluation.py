@@ -98,6 +98,9 @@ def test_the_evaluation_page_and_results_sections():
     }
     lines = metrics_markdown(report).splitlines()
     assert lines[4:7] == ["| BLEU-4 |", "|---:|", "| 25.0 |"]
+    assert "at most 30 new tokens. Scores" in lines[2]
+    report["decoding"]["no_repeat_ngram_size"] = 3
+    assert "at most 30 new tokens, no repeated 3-grams. Scores" in metrics_markdown(report).splitlines()[2]
     assert "| **overall** | 2 | 50.0 | n/a | 12.5 |" in lines and "| dog | 2 | 50.0 | n/a | 12.5 |" in lines
     section = results_section("Speed", "| a |\n", quick=True)
     assert section.startswith("## Speed (--quick)\n\n") and section.endswith("\n\n| a |\n") and "CPU cores" in section
