@@ -60,7 +60,8 @@ def sequence_log_probs(model, inputs: dict, sequences: torch.Tensor, temperature
     """Teacher-forced log-probabilities `(rows, steps)` of the tokens of `sequences` (rows grouped by image, as
     `generate()` returns them), differentiable w.r.t. the model. They are those of the distribution `generate()`
     samples from at `temperature`: without the generation config's `suppress_tokens` (the unknown word),
-    renormalised."""
+    renormalised. A saved `no_repeat_ngram_size` also constrains the samples but is not applied here, so with it the
+    log-probabilities are those of the unconstrained policy (a small bias, present in the measured Flickr8k runs)."""
     logits = model(**inputs, decoder_input_ids=sequences[:, :-1], use_cache=False).logits.float() / temperature
     suppress = getattr(model, "module", model).generation_config.suppress_tokens
     if suppress:
