@@ -2,8 +2,9 @@
 
 One SCST step on a batch of images:
 1. draw `samples` captions per image with the model's own `generate(do_sample=True, num_return_sequences=samples)`
-   (ancestral sampling: no top-k/top-p, temperature 1 unless `temperature` is given, never the unknown word, which
-   the saved generation config suppresses), in eval mode so no dropout changes the policy;
+   (ancestral sampling: no top-k/top-p, temperature 1 unless `temperature` is given, under the saved generation
+   config's rules: never the unknown word, no repeated n-gram if it sets one), in eval mode so no dropout changes the
+   policy;
 2. reward every sample with its CIDEr-D against the image's training references (`CiderD`, document frequencies of
    the whole training set, computed once; only local samples are needed, so every process scores its own), plus
    `bleu_weight` times its sentence BLEU-4 (`SentenceBleu`; 0 by default, as in Rennie et al.);
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import LogitsProcessorList, NoRepeatNGramLogitsProcessor, SuppressTokensLogitsProcessor
 
 from show_attend_tell.metrics.bleu import SentenceBleu
 from show_attend_tell.metrics.cider import CiderD
@@ -52,20 +54,35 @@ def generated_tokens(sequences: torch.Tensor, eos_token_id: int) -> tuple[torch.
 def policy_gradient_loss(token_log_probs: torch.Tensor, mask: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
     """REINFORCE with a baseline: `-sum(advantage_row * log p(token))` over the counted tokens, divided by their
     number (ruotianluo's normalisation). `token_log_probs`, `mask`: `(rows, steps)`; `advantages`: `(rows,)`."""
-    weighted = token_log_probs * mask * advantages.unsqueeze(1).to(token_log_probs.dtype)
+    counted = torch.where(mask, token_log_probs, torch.zeros_like(token_log_probs))  # a banned pad may be -inf
+    weighted = counted * advantages.unsqueeze(1).to(token_log_probs.dtype)
     return -weighted.sum() / mask.sum().clamp(min=1)
+
+
+def banned_tokens(generation_config, sequences: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """The tokens `generate()` could not draw after each prefix of `sequences`: `(rows, steps, vocab)`, `-inf` where
+    the generation config's `suppress_tokens` (the unknown word) or `no_repeat_ngram_size` rule bans a token, else 0.
+    Built by transformers' own logits processors, applied to every prefix as `generate()` applies them."""
+    processors = LogitsProcessorList()
+    if generation_config.suppress_tokens:
+        processors.append(SuppressTokensLogitsProcessor(generation_config.suppress_tokens, device=sequences.device))
+    if generation_config.no_repeat_ngram_size:
+        processors.append(NoRepeatNGramLogitsProcessor(generation_config.no_repeat_ngram_size))
+    rows, steps = sequences.shape[0], sequences.shape[1] - 1
+    if not processors:
+        return torch.zeros(rows, steps, vocab_size, device=sequences.device)
+    zeros = torch.zeros(rows, vocab_size, device=sequences.device)
+    return torch.stack([processors(sequences[:, : step + 1], zeros) for step in range(steps)], dim=1)
 
 
 def sequence_log_probs(model, inputs: dict, sequences: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Teacher-forced log-probabilities `(rows, steps)` of the tokens of `sequences` (rows grouped by image, as
     `generate()` returns them), differentiable w.r.t. the model. They are those of the distribution `generate()`
-    samples from at `temperature`: without the generation config's `suppress_tokens` (the unknown word),
-    renormalised. A saved `no_repeat_ngram_size` also constrains the samples but is not applied here, so with it the
-    log-probabilities are those of the unconstrained policy (a small bias, present in the measured Flickr8k runs)."""
+    samples from at `temperature`: the tokens the saved decoding rules ban (`banned_tokens`) are left out and the
+    rest renormalised. A step past the end of a row may be `-inf`; `policy_gradient_loss` does not count it."""
     logits = model(**inputs, decoder_input_ids=sequences[:, :-1], use_cache=False).logits.float() / temperature
-    suppress = getattr(model, "module", model).generation_config.suppress_tokens
-    if suppress:
-        logits = logits.index_fill(-1, torch.as_tensor(suppress, device=logits.device), float("-inf"))
+    generation_config = getattr(model, "module", model).generation_config
+    logits = logits + banned_tokens(generation_config, sequences, logits.shape[-1])
     return F.log_softmax(logits, dim=-1).gather(-1, sequences[:, 1:].unsqueeze(-1)).squeeze(-1)
 
 
@@ -186,6 +203,7 @@ __all__ = [
     "BASELINES",
     "ScstStats",
     "SelfCriticalLoss",
+    "banned_tokens",
     "generated_tokens",
     "policy_gradient_loss",
     "reference_token_ids",

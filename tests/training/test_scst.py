@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -67,31 +68,66 @@ def test_a_sample_that_beats_the_baseline_gains_probability(advantage):
     assert change * advantage > 1e-3, f"log-probability moved by {change:.4f} for advantage {advantage}"
 
 
-@pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_log_probabilities_are_those_of_the_distribution_generate_samples_from(temperature):
-    """A trained captioner's generation config suppresses `<unk>`: `generate(do_sample=True)` never draws it, and the
-    teacher-forced log-probabilities of the loss are the log-softmax of the very scores the samples were drawn from,
-    at the sampling temperature."""
-    model, processor = make_tiny(["a dog runs on the grass", "a cat sits on a mat"], dropout=0.0)
-    unk, eos = processor.tokenizer.unk_token_id, model.config.eos_token_id
-    with torch.no_grad():
-        model.lm_head.bias[unk] += 3.0  # most of the probability mass, unless it is suppressed
-    model.generation_config.suppress_tokens = [unk]
-    features = torch.randn(4, 4, model.config.encoder_dim)
-    inputs = {"encoder_outputs": ShowAttendTellEncoderOutput(last_hidden_state=features)}
-    torch.manual_seed(0)
+def sampled_log_probs(model, inputs: dict, temperature: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`generate(do_sample=True)`'s sequences and the log-probability of each drawn token under the very scores it was
+    drawn from, `(rows, steps)`."""
+    torch.manual_seed(seed)
     out = model.generate(
         **inputs, do_sample=True, top_k=0, top_p=1.0, temperature=temperature, num_beams=1, max_new_tokens=8,
         output_scores=True, return_dict_in_generate=True,
     )  # fmt: skip
     sequences = out.sequences.clone()
-    assert not (sequences == unk).any()
     sampled_from = torch.stack(
         [F.log_softmax(scores, dim=-1).gather(-1, sequences[:, step + 1 : step + 2]).squeeze(-1)
          for step, scores in enumerate(out.scores)], dim=1,
     )  # fmt: skip
-    mask, _ = generated_tokens(sequences, eos)
+    return sequences, sampled_from
+
+
+@pytest.mark.parametrize(("temperature", "no_repeat_ngram_size"), [(1.0, 0), (0.5, 0), (1.0, 2), (0.5, 2)])
+def test_log_probabilities_are_those_of_the_distribution_generate_samples_from(temperature, no_repeat_ngram_size):
+    """A trained captioner's generation config suppresses `<unk>` and may forbid repeated n-grams: `generate(do_sample=
+    True)` never draws a banned token, and the teacher-forced log-probabilities of the loss are the log-softmax of the
+    very scores the samples were drawn from, at the sampling temperature."""
+    model, processor = make_tiny(["a dog runs on the grass", "a cat sits on a mat"], dropout=0.0)
+    unk, eos = processor.tokenizer.unk_token_id, model.config.eos_token_id
+    word = processor.tokenizer.convert_tokens_to_ids("a")
+    with torch.no_grad():
+        model.lm_head.bias[unk] += 3.0  # most of the probability mass, unless it is suppressed
+        model.lm_head.bias[word] += 2.0  # "a a a ...": repeated bigrams, unless the n-gram rule forbids them
+        model.lm_head.bias[eos] -= 3.0  # long samples
+    model.generation_config.suppress_tokens = [unk]
+    model.generation_config.no_repeat_ngram_size = no_repeat_ngram_size
+    features = torch.randn(4, 4, model.config.encoder_dim)
+    inputs = {"encoder_outputs": ShowAttendTellEncoderOutput(last_hidden_state=features)}
+    sequences, sampled_from = sampled_log_probs(model, inputs, temperature, seed=0)
+    assert not (sequences == unk).any()
+    mask, words = generated_tokens(sequences, eos)
     torch.testing.assert_close(sequence_log_probs(model, inputs, sequences, temperature)[mask], sampled_from[mask])
+    if no_repeat_ngram_size:
+        assert all(len(set(pairwise(row))) == len(row) - 1 for row in words), words
+        model.generation_config.no_repeat_ngram_size = 0  # the rule is what makes them equal: without it, they differ
+        unconstrained = sequence_log_probs(model, inputs, sequences, temperature)[mask]
+        assert (unconstrained - sampled_from[mask]).abs().max() > 1e-2
+
+
+def test_the_loss_ignores_banned_steps_past_the_end_of_a_sample():
+    """Past a sample's end its padding repeats, which the n-gram rule bans (`-inf`): the loss and its gradient stay
+    finite."""
+    model, _ = make_tiny(["a dog runs on the grass", "a cat sits on a mat"], dropout=0.0)
+    model.generation_config.no_repeat_ngram_size = 2
+    eos, pad = model.config.eos_token_id, model.config.pad_token_id
+    sequence = torch.tensor([[model.config.decoder_start_token_id, 4, eos, pad, pad, pad, pad]])
+    inputs = {
+        "encoder_outputs": ShowAttendTellEncoderOutput(last_hidden_state=torch.randn(1, 4, model.config.encoder_dim))
+    }
+    log_probs = sequence_log_probs(model, inputs, sequence)
+    assert torch.isinf(log_probs[0, -1]), "the padding's repeated bigram is banned"
+    mask, _ = generated_tokens(sequence, eos)
+    loss = policy_gradient_loss(log_probs, mask, torch.tensor([1.0]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
 def train_references() -> list[list[str]]:
