@@ -126,6 +126,10 @@ class ShowAttendTellConfig(PretrainedConfig):
             The attention weights are `softmax(scores / attention_temperature)`: below 1 sharper, above 1 flatter.
         alpha_c (`float`, *optional*, defaults to 1.0):
             Weight of the doubly stochastic attention regulariser `mean((1 - sum_t alpha_t)^2)` (paper eq. 14).
+        attention_entropy_weight (`float`, *optional*, defaults to 0.0):
+            Weight of an attention-sharpening penalty, not in the paper: the mean entropy of the attention weights
+            over a caption's steps, divided by `log(num_regions)` (1 for a uniform map, 0 for a single region). 0
+            keeps the paper's loss.
         label_smoothing (`float`, *optional*, defaults to 0.0):
             Label smoothing of the word cross-entropy.
         attention_type (`str`, *optional*, defaults to `"soft"`):
@@ -165,6 +169,7 @@ class ShowAttendTellConfig(PretrainedConfig):
         decoder_dim: int = 512,
         dropout: float = 0.5,
         alpha_c: float = 1.0,
+        attention_entropy_weight: float = 0.0,
         position_embedding: str = "none",
         attention_temperature: float = 1.0,
         label_smoothing: float = 0.0,
@@ -196,6 +201,9 @@ class ShowAttendTellConfig(PretrainedConfig):
         self.decoder_dim = decoder_dim
         self.dropout = dropout
         self.alpha_c = alpha_c
+        if attention_entropy_weight < 0:
+            raise ValueError(f"attention_entropy_weight must be >= 0, got {attention_entropy_weight!r}")
+        self.attention_entropy_weight = float(attention_entropy_weight)
         if position_embedding not in POSITION_EMBEDDINGS:
             raise ValueError(f"position_embedding must be one of {POSITION_EMBEDDINGS}, got {position_embedding!r}")
         if not attention_temperature > 0:

@@ -73,7 +73,9 @@ class ShowAttendTellOutput(ModelOutput):
     """
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is given):
-            Cross-entropy over non-padding tokens plus `alpha_c * mean((1 - sum_t alpha_t)^2)`.
+            Cross-entropy over non-padding tokens plus `alpha_c * mean((1 - sum_t alpha_t)^2)`, plus
+            `attention_entropy_weight` times the mean entropy of `alpha_t` over non-padding steps, divided by
+            `log(num_regions)`.
         logits (`torch.FloatTensor` of shape `(batch_size, steps, vocab_size)`):
             Next-word scores for every decoder input position (zeros at the padding after a caption's last label when
             `labels` are given without `use_cache`: those steps are skipped).
@@ -609,7 +611,14 @@ class ShowAttendTellForConditionalGeneration(ShowAttendTellPreTrainedModel, Gene
         # Doubly stochastic regularisation (paper eq. 14): every region should receive ~1 unit of attention over the
         # caption. Padded steps do not count.
         attention_per_region = (alphas * valid.unsqueeze(-1).to(alphas.dtype)).sum(dim=1)  # (batch, num_regions)
-        return word_loss + self.config.alpha_c * ((1.0 - attention_per_region) ** 2).mean()
+        loss = word_loss + self.config.alpha_c * ((1.0 - attention_per_region) ** 2).mean()
+        if self.config.attention_entropy_weight and alphas.shape[-1] > 1:
+            # Sharpening (not in the paper): the entropy of each counted step's map, as a fraction of a uniform map's.
+            # The clamp keeps the gradient finite where a weight is 0 (padding, or an underflowed softmax).
+            log_alphas = alphas.clamp_min(torch.finfo(alphas.dtype).tiny).log()
+            entropy = -(alphas * log_alphas).sum(-1) / math.log(alphas.shape[-1])  # (batch, steps)
+            loss = loss + self.config.attention_entropy_weight * entropy[valid].mean()
+        return loss
 
     def forward(
         self,

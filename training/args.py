@@ -163,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--dropout", type=float, default=None)
     model.add_argument("--alpha_c", type=float, default=1.0, help="Weight of the doubly stochastic attention loss.")
     model.add_argument(
+        "--attention_entropy_weight",
+        type=float,
+        default=0.0,
+        help="Weight of an attention-sharpening penalty (not in the paper): the mean attention entropy as a fraction "
+        "of a uniform map's (default 0: the paper's loss).",
+    )
+    model.add_argument(
         "--position_embedding",
         choices=POSITION_EMBEDDINGS,
         default=None,
@@ -435,6 +442,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.image_size = args.image_size[0] if len(args.image_size) == 1 else list(args.image_size)
     if args.attention_temperature is not None and not args.attention_temperature > 0:
         parser.error(f"--attention_temperature must be positive, got {args.attention_temperature}")
+    if args.attention_entropy_weight < 0:
+        parser.error(f"--attention_entropy_weight must be 0 (off) or more, got {args.attention_entropy_weight}")
     for name in ("num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size", "num_beams"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")

@@ -143,6 +143,7 @@ def build_model(args, train_captions: list[str]):
         decoder_dim=args.decoder_dim,
         dropout=args.dropout,
         alpha_c=args.alpha_c,
+        attention_entropy_weight=args.attention_entropy_weight,
         position_embedding=args.position_embedding,
         attention_temperature=args.attention_temperature,
         label_smoothing=args.label_smoothing,

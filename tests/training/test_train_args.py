@@ -18,8 +18,12 @@ def test_builtin_and_real_data_get_their_own_defaults():
     real = parse_args(["--output_dir", "out", "--dataset_name", "some/data", "--decoder_dim", "64"])
     assert real.decoder_dim == 64  # an explicit value wins
     assert real.image_size == REAL_DATA_DEFAULTS["image_size"] != BUILTIN_DEFAULTS["image_size"]
-    grounding = parse_args(["--output_dir", "out", "--position_embedding", "learned", "--attention_temperature", "0.5"])
+    grounding = parse_args(
+        ["--output_dir", "out", "--position_embedding", "learned", "--attention_temperature", "0.5"]
+        + ["--attention_entropy_weight", "0.1"]
+    )
     assert (grounding.position_embedding, grounding.attention_temperature) == ("learned", 0.5)
+    assert (builtin.attention_entropy_weight, grounding.attention_entropy_weight) == (0.0, 0.1)
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
@@ -52,6 +56,7 @@ def test_config_file_with_an_unknown_option_is_rejected(tmp_path):
         ["--max_train_steps", "0"],
         ["--metric_for_best_model", "accuracy"],
         ["--attention_temperature", "0"],
+        ["--attention_entropy_weight", "-0.1"],
         ["--position_embedding", "rotary"],
         ["--no_repeat_ngram_size", "-2"],
     ],

@@ -23,6 +23,7 @@ def test_output_folder_is_a_complete_model_that_loads_offline(tmp_path):
         "--max_eval_samples", 4,
         "--num_train_epochs", 2,
         "--no_repeat_ngram_size", 3,
+        "--attention_entropy_weight", 0.1,
         "--output_dir", output_dir,
         "--feature_cache", tmp_path / "cache",
         "--with_tracking",
@@ -42,6 +43,7 @@ def test_output_folder_is_a_complete_model_that_loads_offline(tmp_path):
     assert 0 < metrics["train_runtime_s"] < 600  # the two epochs and their validation
     assert set(best) >= {"BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "loss"}
     assert read_json(output_dir / "training_args.json")["dataset_name"] == str(COCO_MINI)
+    assert read_json(output_dir / "config.json")["attention_entropy_weight"] == 0.1
     generation = read_json(output_dir / "generation_config.json")
     assert generation["num_beams"] == 2 and generation["max_new_tokens"] == 12
     unk_token_id = json.loads((output_dir / "tokenizer.json").read_text())["model"]["vocab"]["<unk>"]
