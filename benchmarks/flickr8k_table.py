@@ -38,9 +38,11 @@ PAPER_ROWS = {
 }  # fmt: skip
 METRICS = [metric.name for metric in CAPTION_METRICS if not metric.optional]
 # The settings shown per run (training_args.json keys).
-SETTINGS = ("backbone", "image_size", "feature_index", "attention_type", "alpha_c", "num_train_epochs", "learning_rate",
-            "per_device_train_batch_size", "min_word_frequency", "metric_for_best_model", "scst_after",
-            "scst_temperature", "model_name_or_path")  # fmt: skip
+SETTINGS = ("backbone", "image_size", "feature_index", "attention_type", "alpha_c", "attention_entropy_weight",
+            "num_train_epochs", "learning_rate", "per_device_train_batch_size", "min_word_frequency",
+            "metric_for_best_model", "model_name_or_path")  # fmt: skip
+# Shown only for self-critical runs (`scst_after` set): the others save these options' defaults.
+SCST_SETTINGS = ("scst_after", "scst_temperature")
 
 
 def normalise(caption: str) -> str:
@@ -74,7 +76,8 @@ def run_row(eval_dir: Path) -> tuple[dict[str, float], str, str]:
         runtime = "n/a" if seconds is None else f"{seconds / 60:.0f} min"
     if (model_dir / "training_args.json").is_file():
         args = json.loads((model_dir / "training_args.json").read_text())
-        settings = ", ".join(f"{name} {args[name]}" for name in SETTINGS if args.get(name) is not None)
+        shown = SETTINGS + SCST_SETTINGS if args.get("scst_after") is not None else SETTINGS
+        settings = ", ".join(f"{name} {args[name]}" for name in shown if args.get(name) is not None)
     decoding = evaluation["decoding"]
     settings += f"; test decoding: beam {decoding['num_beams']}, length penalty {decoding['length_penalty']}"
     if decoding.get("no_repeat_ngram_size"):  # recorded since the option exists

@@ -41,6 +41,7 @@ VARIANTS: dict[str, list[str]] = {
     "alpha_c-0": ["--alpha_c", "0"],
     "alpha_c-5": ["--alpha_c", "5"],
     "entropy-0.1": ["--attention_entropy_weight", "0.1"],
+    "entropy-0.5": ["--attention_entropy_weight", "0.5"],
     "fine-tune-2-blocks": ["--fine_tune_encoder_after", "0", "--fine_tune_encoder_blocks", "2"],
     "position+stride16": ["--position_embedding", "learned", "--feature_index", "-2"],
 }
