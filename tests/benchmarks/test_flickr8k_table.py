@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from benchmarks.flickr8k_table import run_row
 from training.args import parse_args
+from training.train import write_json
 
 
 def saved_run(tmp_path, *argv: str) -> tuple:
@@ -16,14 +15,14 @@ def saved_run(tmp_path, *argv: str) -> tuple:
     model_dir.mkdir()
     eval_dir.mkdir()
     args = parse_args(["--output_dir", str(model_dir), *argv])
-    (model_dir / "training_args.json").write_text(json.dumps(vars(args), default=str))
-    (model_dir / "val_metrics.json").write_text(json.dumps({"train_runtime_s": 1500.0}))
+    write_json(model_dir / "training_args.json", vars(args))  # as training saves them
+    write_json(model_dir / "val_metrics.json", {"train_runtime_s": 1500.0})
     evaluation = {
         "model": str(model_dir),
         "decoding": {"num_beams": 10, "length_penalty": 1.0, "no_repeat_ngram_size": 3},
         "metrics": {"BLEU-4": 0.2, "CIDEr": 0.5},
     }
-    (eval_dir / "metrics.json").write_text(json.dumps(evaluation))
+    write_json(eval_dir / "metrics.json", evaluation)
     return run_row(eval_dir)
 
 
