@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -75,6 +76,25 @@ def test_streaming_gives_the_same_rows(coco_mini):
     metadata = read_metadata(coco_mini / "validation")
     assert [row["captions"] for row in rows] == [row["captions"] for row in metadata]
     assert isinstance(rows[0]["image"], PILImage.Image) and rows[0]["image_id"] == metadata[0]["source_id"]
+
+
+def test_fingerprint_follows_the_files_not_their_place_or_time(tmp_path, photos):
+    """The feature cache is keyed by the data set's fingerprint: a copy elsewhere with new modification times keeps
+    it (no re-encoding after a copy), while one changed byte in one image changes it."""
+    rows = [{"file_name": photo.name, "captions": ["a photo"]} for photo in photos]
+    first = _imagefolder(tmp_path / "first", photos, rows)
+    fingerprint = load_caption_dataset(str(first), "train")._fingerprint
+    copy = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(first, copy)  # copytree keeps modification times: give the copy new ones
+    for path in (copy / "train").iterdir():
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert load_caption_dataset(str(copy), "train")._fingerprint == fingerprint
+
+    image = copy / "train" / photos[1].name
+    content = bytearray(image.read_bytes())
+    content[-3] ^= 1  # inside the JPEG's entropy-coded data: same size, still readable
+    image.write_bytes(bytes(content))
+    assert load_caption_dataset(str(copy), "train")._fingerprint != fingerprint
 
 
 def test_builtin_shapes_when_no_dataset_name():
