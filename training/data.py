@@ -321,20 +321,20 @@ def _files_fingerprint(paths: Sequence[str | None]) -> str:
     """Hash of the files' names (relative to their common folder) and contents, in order. Like `datasets`' own
     fingerprint it changes when a file changes; unlike it, it does not depend on where the folder lies or on
     modification times, so a copied or re-downloaded data set keeps its fingerprint, and so its feature cache."""
-    existing = [os.path.abspath(path) for path in paths if path and os.path.isfile(path)]
-    root = os.path.commonpath(existing) if existing else ""
+    files = {path: os.path.abspath(path) for path in paths if path and os.path.isfile(path)}
+    root = os.path.commonpath(list(files.values())) if files else ""
     root = os.path.dirname(root) if os.path.isfile(root) else root
     digest = hashlib.sha256()
     for path in paths:
-        if path and os.path.isfile(path):
-            digest.update(os.path.relpath(os.path.abspath(path), root).encode("utf-8", "surrogatepass"))
-            content = hashlib.sha256()
-            with open(path, "rb") as file:
-                while chunk := file.read(1 << 20):
-                    content.update(chunk)
-            digest.update(content.digest())
-        else:
+        if path not in files:
             digest.update(repr(("missing", path)).encode("utf-8", "surrogatepass"))
+            continue
+        digest.update(os.path.relpath(files[path], root).encode("utf-8", "surrogatepass"))
+        content = hashlib.sha256()
+        with open(path, "rb") as file:
+            while chunk := file.read(1 << 20):
+                content.update(chunk)
+        digest.update(content.digest())
     return digest.hexdigest()[:16]
 
 
