@@ -100,7 +100,17 @@ def metrics_markdown(report: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 GROUNDING_HEADERS = ["model", "images", "CIDEr", "BLEU-4", "exact", "scorer", "words", "hit %", "centre %", "random %",
-                     "entropy % of uniform", "peak (uniform)"]  # fmt: skip
+                     "hit - centre (95% CI)", "entropy % of uniform", "peak (uniform)"]  # fmt: skip
+
+
+def center_margin(rates: Mapping[str, Any]) -> str:
+    """`hit - centre` in points with its 95% interval (1.96 paired standard errors) from a `summarize_pointing` entry:
+    "+12.7 ± 9.6"; without an error (under two words) the margin alone, "n/a" with nothing scored."""
+    if rates["hit_rate"] is None:
+        return "n/a"
+    margin = f"{100 * (rates['hit_rate'] - rates['center_baseline']):+.1f}"
+    error = rates["center_margin_se"]
+    return margin if error is None else f"{margin} ± {196 * error:.1f}"
 
 
 def grounding_rows(name: str, scores: Mapping[str, Any]) -> list[list[str]]:
@@ -111,11 +121,12 @@ def grounding_rows(name: str, scores: Mapping[str, Any]) -> list[list[str]]:
     head = [name, str(scores["num_images"]), f"{metrics['CIDEr']:.3f}", f"{metrics['BLEU-4']:.3f}"]
     head.append(percent(scores["exact"]))
     if not scores["pointing"]:
-        return [[*head, "-", "0", "n/a", "n/a", "n/a", *focus]]
+        return [[*head, "-", "0", "n/a", "n/a", "n/a", "n/a", *focus]]
     rows = []
     for scorer, summary in scores["pointing"].items():
         overall = summary["overall"]
-        rows.append([*head, scorer, str(overall["words"]), *(percent(overall[key]) for key in POINTING_RATES), *focus])
+        rates = [percent(overall[key]) for key in POINTING_RATES]
+        rows.append([*head, scorer, str(overall["words"]), *rates, center_margin(overall), *focus])
     return rows
 
 
@@ -149,6 +160,7 @@ def results_section(title: str, body: str, quick: bool = False) -> str:
 __all__ = [
     "GROUNDING_HEADERS",
     "POINTING_RATES",
+    "center_margin",
     "grounding_rows",
     "grounding_table",
     "machine_line",

@@ -14,6 +14,8 @@ cropping.
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,18 +166,25 @@ def pointing_game(
 
 def _rates(results: Sequence[PointingResult]) -> dict[str, float | int | None]:
     count = len(results)
+    # Paired: the model and the centre are scored on the same mentions, so the margin's error is that of the
+    # per-mention differences (each -1, 0 or 1), not of two independent rates.
+    margins = [float(result.hit) - float(result.center_hit) for result in results]
     return {
         "hit_rate": sum(result.hit for result in results) / count if count else None,
         "center_baseline": sum(result.center_hit for result in results) / count if count else None,
         "random_baseline": sum(result.random_hit for result in results) / count if count else None,
+        "center_margin_se": statistics.stdev(margins) / math.sqrt(count) if count > 1 else None,
         "words": count,
     }
 
 
 def summarize_pointing(results: Iterable[PointingResult]) -> dict[str, dict]:
-    """`{"overall": {"hit_rate", "center_baseline", "random_baseline", "words"}, "per_category": {category: {...}}}`.
+    """`{"overall": {"hit_rate", "center_baseline", "random_baseline", "center_margin_se", "words"},
+    "per_category": {category: {...}}}`.
 
     Rates are fractions of scored words (None when no word was scored); categories are sorted by name.
+    `center_margin_se` is the standard error of `hit_rate - center_baseline` over these words (paired: both are scored
+    on the same mentions; None below two words): the margin the grounding target asks for is only as sure as this.
     """
     results = list(results)
     per_category: dict[str, list[PointingResult]] = {}

@@ -40,7 +40,8 @@ def test_coco_mini_reports_captions_pointing_and_focus(monkeypatch, tmp_path, ma
     report = reports["tiny"]
     assert report["num_images"] == 4 and set(report["metrics"]) >= {"CIDEr", "BLEU-4"}
     overall = report["pointing"]["object word"]["overall"]
-    assert overall["words"] > 0 and set(overall) == {"hit_rate", "center_baseline", "random_baseline", "words"}
+    assert overall["words"] > 0
+    assert set(overall) == {"hit_rate", "center_baseline", "random_baseline", "center_margin_se", "words"}
     assert all(0.0 <= overall[key] <= 1.0 for key in ("hit_rate", "center_baseline", "random_baseline"))
     attention = report["attention"]
     assert attention["words"] == 4 * 3 and attention["uniform_peak"] == 1 / 4  # 3 words per caption, 2x2 grid

@@ -11,6 +11,7 @@ from show_attend_tell.grounding import (
     COCO_SCORERS,
     SHAPES_SCORERS,
     WORD_TO_CATEGORY,
+    PointingResult,
     attention_peak,
     attention_statistics,
     caption_categories,
@@ -108,13 +109,26 @@ def test_pointing_game_on_hand_made_maps_has_the_known_answer():
         "hit_rate": pytest.approx(1 / 3),
         "center_baseline": pytest.approx(1 / 3),
         "random_baseline": pytest.approx(1 / 6),
+        # hit - centre per word: +1 (man), 0 (dog), -1 (cars): sample standard deviation 1, over sqrt(3) words
+        "center_margin_se": pytest.approx(1 / 3**0.5),
         "words": 3,
     }
+    one_word = {"center_margin_se": None, "words": 1}  # one word has no spread
     assert summary["per_category"] == {
-        "car": {"hit_rate": 0.0, "center_baseline": 1.0, "random_baseline": 0.25, "words": 1},
-        "dog": {"hit_rate": 0.0, "center_baseline": 0.0, "random_baseline": 0.125, "words": 1},
-        "person": {"hit_rate": 1.0, "center_baseline": 0.0, "random_baseline": 0.125, "words": 1},
+        "car": {"hit_rate": 0.0, "center_baseline": 1.0, "random_baseline": 0.25, **one_word},
+        "dog": {"hit_rate": 0.0, "center_baseline": 0.0, "random_baseline": 0.125, **one_word},
+        "person": {"hit_rate": 1.0, "center_baseline": 0.0, "random_baseline": 0.125, **one_word},
     }
+
+
+def test_center_margin_error_is_paired():
+    """The model and the centre are scored on the same mentions: when the centre hits exactly where the model does,
+    the margin is certain (error 0) however uncertain each rate is; a margin of -1/+1 swings has the full spread."""
+    same = [PointingResult(0, "dog", "dog", (0.0, 0.0), hit, hit) for hit in (True, False, True, False)]
+    assert summarize_pointing(same)["overall"]["center_margin_se"] == 0.0
+    swings = [PointingResult(0, "dog", "dog", (0.0, 0.0), hit, not hit) for hit in (True, False, True, False)]
+    # differences +1, -1, +1, -1: sample standard deviation sqrt(4/3), over sqrt(4) words
+    assert summarize_pointing(swings)["overall"]["center_margin_se"] == pytest.approx((4 / 3) ** 0.5 / 2)
 
 
 def test_choosing_step_and_phrase_score_the_step_before_an_object_word():
@@ -140,7 +154,13 @@ def test_pointing_game_accepts_torch_maps_and_refuses_flat_ones():
 
 def test_summary_of_no_words_has_no_rates():
     assert summarize_pointing([]) == {
-        "overall": {"hit_rate": None, "center_baseline": None, "random_baseline": None, "words": 0},
+        "overall": {
+            "hit_rate": None,
+            "center_baseline": None,
+            "random_baseline": None,
+            "center_margin_se": None,
+            "words": 0,
+        },
         "per_category": {},
     }
 
@@ -291,18 +311,33 @@ def test_grounding_table_has_one_row_per_scorer():
         "metrics": {"CIDEr": 1.234, "BLEU-4": 0.5},
         "pointing": {
             "shape word": {
-                "overall": {"hit_rate": 0.25, "center_baseline": 0.0, "random_baseline": 0.0625, "words": 4}
+                "overall": {
+                    "hit_rate": 0.25,
+                    "center_baseline": 0.0,
+                    "random_baseline": 0.0625,
+                    "center_margin_se": 0.25,
+                    "words": 4,
+                }
             },
             "colour+shape phrase": {
-                "overall": {"hit_rate": 1.0, "center_baseline": 0.0, "random_baseline": 0.0625, "words": 4}
+                "overall": {
+                    "hit_rate": 1.0,
+                    "center_baseline": 0.0,
+                    "random_baseline": 0.0625,
+                    "center_margin_se": None,
+                    "words": 1,
+                }
             },
         },
         "attention": {"entropy_ratio": 0.5, "peak": 0.4, "uniform_peak": 1 / 16},
     }
     lines = grounding_table({"run": report}).splitlines()
     assert lines[0].startswith(
-        "| model | images | CIDEr | BLEU-4 | exact | scorer | words | hit % | centre % | random %"
+        "| model | images | CIDEr | BLEU-4 | exact | scorer | words | hit % | centre % | random % "
+        "| hit - centre (95% CI) | entropy"
     )
-    assert lines[2] == "| run | 2 | 1.234 | 0.500 | 50.0 | shape word | 4 | 25.0 | 0.0 | 6.2 | 50.0 | 0.400 (0.062) |"
-    assert lines[3].split(" | ")[5:8] == ["colour+shape phrase", "4", "100.0"]
+    assert lines[2] == (
+        "| run | 2 | 1.234 | 0.500 | 50.0 | shape word | 4 | 25.0 | 0.0 | 6.2 | +25.0 ± 49.0 | 50.0 | 0.400 (0.062) |"
+    )
+    assert lines[3].split(" | ")[5:11] == ["colour+shape phrase", "1", "100.0", "0.0", "6.2", "+100.0"]
     assert len(lines) == 4

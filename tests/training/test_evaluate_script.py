@@ -85,7 +85,7 @@ def test_grounding_scores_every_people_word_on_photos_with_people(coco_run, coco
     assert grounding["overall"]["words"] == 3 * len(with_people)
     assert list(grounding["per_category"]) == ["person"]
     for rates in (grounding["overall"], grounding["per_category"]["person"]):
-        assert set(rates) == {"hit_rate", "center_baseline", "random_baseline", "words"}
+        assert set(rates) == {"hit_rate", "center_baseline", "random_baseline", "center_margin_se", "words"}
         assert all(0.0 <= rates[key] <= 1.0 for key in ("hit_rate", "center_baseline", "random_baseline"))
 
 
